@@ -1,0 +1,227 @@
+// Package analysis reads the certify and predict logs written by the reference
+// code (and by this project) and computes what the SmoothAdv paper reports
+// from them: certified accuracy at radii, per-model and upper-envelope tables,
+// the best model per radius, abstention rates and empirical accuracy.
+package analysis
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CertifyHeader and PredictHeader are the first lines of the reference's
+// certify and predict logs.
+const (
+	CertifyHeader = "idx\tlabel\tpredict\tradius\tcorrect\ttime"
+	PredictHeader = "idx\tlabel\tpredict\tbasePredict\tcorrect\ttime"
+)
+
+// Abstain is the class a smoothed classifier reports when it abstains.
+const Abstain = -1
+
+// CertifyRecord is one line of a certify log.
+type CertifyRecord struct {
+	Idx, Label, Predict int
+	Radius              float64 // L2 radius; 0 when Predict is Abstain
+	Correct             bool
+	Time                time.Duration
+}
+
+// CertifyLog is a whole certify log.
+type CertifyLog struct {
+	Path    string
+	Records []CertifyRecord
+}
+
+// PredictRecord is one line of a predict log.
+type PredictRecord struct {
+	Idx, Label, Predict, BasePredict int
+	Correct                          bool
+	Time                             time.Duration
+}
+
+// PredictLog is a whole predict log.
+type PredictLog struct {
+	Path    string
+	Records []PredictRecord
+}
+
+// ReadCertifyLog reads the certify log at path.
+func ReadCertifyLog(path string) (*CertifyLog, error) {
+	var log *CertifyLog
+	err := withFile(path, func(r io.Reader) (err error) {
+		log, err = ParseCertifyLog(r, path)
+		return err
+	})
+	return log, err
+}
+
+// ReadPredictLog reads the predict log at path.
+func ReadPredictLog(path string) (*PredictLog, error) {
+	var log *PredictLog
+	err := withFile(path, func(r io.Reader) (err error) {
+		log, err = ParsePredictLog(r, path)
+		return err
+	})
+	return log, err
+}
+
+func withFile(path string, parse func(io.Reader) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return parse(f)
+}
+
+// ParseCertifyLog parses a certify log; name is used in error messages.
+func ParseCertifyLog(r io.Reader, name string) (*CertifyLog, error) {
+	log := &CertifyLog{Path: name}
+	err := parseLines(r, name, CertifyHeader, func(f *fields) {
+		log.Records = append(log.Records, CertifyRecord{
+			Idx:     f.int("idx"),
+			Label:   f.int("label"),
+			Predict: f.int("predict"),
+			Radius:  f.float("radius"),
+			Correct: f.bit("correct"),
+			Time:    f.duration("time"),
+		})
+	})
+	return log, err
+}
+
+// ParsePredictLog parses a predict log; name is used in error messages.
+func ParsePredictLog(r io.Reader, name string) (*PredictLog, error) {
+	log := &PredictLog{Path: name}
+	err := parseLines(r, name, PredictHeader, func(f *fields) {
+		log.Records = append(log.Records, PredictRecord{
+			Idx:         f.int("idx"),
+			Label:       f.int("label"),
+			Predict:     f.int("predict"),
+			BasePredict: f.int("basePredict"),
+			Correct:     f.bit("correct"),
+			Time:        f.duration("time"),
+		})
+	})
+	return log, err
+}
+
+// parseLines checks the header, then hands every non-blank line to record as
+// tab-separated fields. The first malformed field of a line is reported with
+// the file name and line number.
+func parseLines(r io.Reader, name, header string, record func(*fields)) error {
+	columns := strings.Split(header, "\t")
+	sc := bufio.NewScanner(r)
+	line, records := 0, 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if line == 1 {
+			if text != header {
+				return fmt.Errorf("%s:1: header is %q, want %q", name, text, header)
+			}
+			continue
+		}
+		if strings.TrimSpace(text) == "" {
+			continue // pandas, which the reference reads logs with, skips blank lines
+		}
+		values := strings.Split(text, "\t")
+		if len(values) != len(columns) {
+			return fmt.Errorf("%s:%d: %d fields, want %d (%s)", name, line, len(values), len(columns), strings.Join(columns, ", "))
+		}
+		f := &fields{names: columns, values: values}
+		record(f)
+		if f.err != nil {
+			return fmt.Errorf("%s:%d: %w", name, line, f.err)
+		}
+		records++
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s:%d: %w", name, line+1, err)
+	}
+	if line == 0 {
+		return fmt.Errorf("%s: empty file, want the header %q", name, header)
+	}
+	if records == 0 {
+		return fmt.Errorf("%s: no records after the header", name)
+	}
+	return nil
+}
+
+// fields decodes the values of one line by column name, keeping the first
+// error so that a record can be built in one expression.
+type fields struct {
+	names, values []string
+	err           error
+}
+
+func (f *fields) value(name string) (string, bool) {
+	if f.err != nil {
+		return "", false
+	}
+	for i, n := range f.names {
+		if n == name {
+			return f.values[i], true
+		}
+	}
+	f.err = fmt.Errorf("no column %q", name) // a bug in this package, not in the file
+	return "", false
+}
+
+func (f *fields) fail(name, v string, why error) {
+	f.err = fmt.Errorf("column %s: %q: %w", name, v, why)
+}
+
+func (f *fields) int(name string) int {
+	v, ok := f.value(name)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		f.fail(name, v, errors.New("not an integer"))
+	}
+	return n
+}
+
+func (f *fields) float(name string) float64 {
+	v, ok := f.value(name)
+	if !ok {
+		return 0
+	}
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		f.fail(name, v, errors.New("not a number"))
+	}
+	return x
+}
+
+func (f *fields) bit(name string) bool {
+	v, ok := f.value(name)
+	if !ok {
+		return false
+	}
+	if v != "0" && v != "1" {
+		f.fail(name, v, errors.New("want 0 or 1"))
+	}
+	return v == "1"
+}
+
+func (f *fields) duration(name string) time.Duration {
+	v, ok := f.value(name)
+	if !ok {
+		return 0
+	}
+	d, err := parseTimedelta(v)
+	if err != nil {
+		f.fail(name, v, err)
+	}
+	return d
+}

@@ -1,0 +1,65 @@
+package pyfmt
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestAgainstPython compares with strings CPython itself printed for the same
+// floats (testdata/gen_formats.py wrote testdata/formats.tsv).
+func TestAgainstPython(t *testing.T) {
+	f, err := os.Open("testdata/formats.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Scan() // header
+	n := 0
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) != 4 {
+			t.Fatalf("bad testdata line %q", sc.Text())
+		}
+		v, err := strconv.ParseFloat(cols[0], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := G(v, 3); got != cols[1] {
+			t.Errorf("G(%v, 3) = %q, Python '{:.3}' gives %q", v, got, cols[1])
+		}
+		if got := F(v, 2); got != cols[2] {
+			t.Errorf("F(%v, 2) = %q, Python '{:.2f}' gives %q", v, got, cols[2])
+		}
+		if got := Repr(v); got != cols[3] {
+			t.Errorf("Repr(%v) = %q, Python repr gives %q", v, got, cols[3])
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 1000 {
+		t.Fatalf("only %d testdata rows", n)
+	}
+}
+
+func TestPrecisions(t *testing.T) {
+	// Values from CPython 3: '{:.1}'.format(0.25), '{:.5}'.format(123.456),
+	// '{:.0}'.format(7.5), '{:.3f}'.format(0.125).
+	for _, c := range []struct {
+		got, want string
+	}{
+		{G(0.25, 1), "0.2"},
+		{G(123.456, 5), "123.46"},
+		{G(7.5, 0), "8e+00"},
+		{F(0.125, 3), "0.125"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, Python gives %q", c.got, c.want)
+		}
+	}
+}
