@@ -1,0 +1,100 @@
+# smoothadv build. `make` installs what is missing (Debian packages, Go modules),
+# compiles the C++ shims against the libtorch it finds (third_party/torch-config.sh;
+# LIBTORCH=<dir> picks another), exports the reference architectures as
+# TorchScript and builds ./bin/smoothadv. `make test` runs every test.
+
+SHELL := /bin/bash
+ROOT := $(abspath .)
+BUILD := $(ROOT)/build
+LIB := $(BUILD)/lib
+PY := /usr/bin/python3
+GO ?= go
+CXX ?= g++
+
+APT_PACKAGES := g++ libtorch-dev python3-torch python3-torchvision python3-scipy \
+	python3-statsmodels python3-yaml dataset-fashion-mnist
+# Files that show each package is installed (checked instead of dpkg -s, which is slow).
+APT_STAMP := $(BUILD)/.deps
+
+-include $(BUILD)/torch.mk
+
+GOTORCH_MOD := github.com/wangkuiyi/gotorch
+GOTORCH_DIR = $(shell $(GO) list -m -f '{{.Dir}}' $(GOTORCH_MOD))
+CXXFLAGS := -std=c++17 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_ABI) $(TORCH_INCLUDES) -Wno-deprecated-declarations
+TORCH_LDLIBS := -L$(TORCH_LIBDIR) -Wl,-rpath,$(TORCH_LIBDIR) -ltorch -ltorch_cpu -lc10
+ifeq ($(TORCH_CUDA),1)
+CXXFLAGS += -DTORCHBIND_CUDA
+TORCH_LDLIBS += -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed
+endif
+
+# The Go binary links only our shims; --as-needed drops the libtorch libraries
+# that gotorch's cgo directives name, so one Go build runs over any libtorch
+# whose shims were compiled for it.
+export CGO_LDFLAGS := -Wl,--as-needed -L$(LIB) -Wl,-rpath,$(LIB) -Wl,-rpath,$$ORIGIN/../build/lib
+
+TORCHBIND_SRCS := $(wildcard torchbind/csrc/*.cc)
+TORCHBIND_HDRS := $(wildcard torchbind/csrc/*.h)
+MODELS_STAMP := $(BUILD)/models/manifest.json
+
+.PHONY: all deps shims models binary test test-short bench clean
+
+all: binary models
+
+$(APT_STAMP):
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+	$(GO) mod download
+	@touch $@
+
+deps: $(APT_STAMP)
+
+$(BUILD)/torch.mk: third_party/torch-config.sh | $(APT_STAMP)
+	@mkdir -p $(BUILD)
+	sh third_party/torch-config.sh > $@.tmp && mv $@.tmp $@
+
+# gotorch's own shim, built from the module's sources (the module cache is
+# read-only) with the small patch in third_party/gotorch applied to a copy.
+$(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh
+	@mkdir -p $(LIB)
+	CXX="$(CXX)" CXXFLAGS="$(CXXFLAGS)" LDLIBS="$(TORCH_LDLIBS)" \
+		bash third_party/gotorch/build.sh "$(GOTORCH_DIR)" $(BUILD)/cgotorch $@
+
+$(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(BUILD)/torch.mk
+	@mkdir -p $(LIB) $(BUILD)/torchbind
+	@objs=""; for src in $(TORCHBIND_SRCS); do \
+		obj=$(BUILD)/torchbind/$$(basename $${src%.cc}).o; objs="$$objs $$obj"; \
+		if [ ! -f $$obj ] || [ $$src -nt $$obj ] || [ -n "$$(find torchbind/csrc -name '*.h' -newer $$obj)" ] || [ $(BUILD)/torch.mk -nt $$obj ]; then \
+			echo "CXX $$src"; $(CXX) $(CXXFLAGS) -Itorchbind/csrc -c $$src -o $$obj || exit 1; \
+		fi; \
+	done; \
+	$(CXX) -shared -o $@ $$objs $(TORCH_LDLIBS)
+
+shims: $(LIB)/libcgotorch.so $(LIB)/libtorchbind.so
+
+$(MODELS_STAMP): smoothadv/models/export_models.py | $(APT_STAMP)
+	@mkdir -p $(BUILD)/models
+	$(PY) smoothadv/models/export_models.py --out $(BUILD)/models
+
+models: $(MODELS_STAMP)
+
+binary: shims
+	$(GO) build -o bin/smoothadv ./cmd/smoothadv
+
+# Tests need the shims and the exported models; the Go test timeout is a
+# safety net well under CI's limit.
+test: binary models
+	$(GO) vet ./...
+	$(GO) test -timeout 40m ./...
+
+test-short: binary models
+	$(GO) test -short ./...
+
+bench: binary models
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./torchbind/
+
+clean:
+	rm -rf bin build

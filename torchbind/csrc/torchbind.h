@@ -1,0 +1,152 @@
+/* torchbind: a plain C ABI over the parts of libtorch that gotorch lacks
+ * (TorchScript modules, autograd helpers, seeded generators, guards).
+ *
+ * Conventions:
+ *  - Handles are opaque pointers owned by the caller, freed with the matching
+ *    *_free function.
+ *  - Every function that can fail returns NULL on success or an error message
+ *    allocated with malloc (free it with tb_free_string); results come back
+ *    through out-parameters of the same call. No C++ exception crosses this
+ *    boundary.
+ *  - Autograd is enabled unless a call says otherwise; calls that must not
+ *    record a graph (no-grad forward, in-place parameter updates) set their own
+ *    guard, so nothing depends on thread-local state across calls.
+ */
+#ifndef TORCHBIND_H
+#define TORCHBIND_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void *tb_tensor;    /* at::Tensor* */
+typedef void *tb_module;    /* torch::jit::Module* */
+typedef void *tb_generator; /* at::Generator* */
+typedef char *tb_error;     /* NULL, or a malloc'd message */
+
+enum tb_dtype { TB_FLOAT32 = 0, TB_FLOAT64 = 1, TB_INT64 = 2, TB_UINT8 = 3, TB_BOOL = 4, TB_INT32 = 5 };
+
+#define TB_MAX_DIMS 8
+
+void tb_free_string(char *s);
+
+/* ---- tensors ---- */
+void tb_tensor_free(tb_tensor t);
+/* Copies ndim-dimensional host data of the given dtype onto device. */
+tb_error tb_tensor_from_host(const void *data, const int64_t *shape, int ndim, int dtype,
+                             const char *device, tb_tensor *out);
+/* Copies a tensor (any device, made contiguous) into host memory of nbytes. */
+tb_error tb_tensor_to_host(tb_tensor t, void *dst, int64_t nbytes);
+tb_error tb_tensor_info(tb_tensor t, int64_t *shape, int *ndim, int *dtype);
+tb_error tb_tensor_device(tb_tensor t, char *buf, int buflen);
+tb_error tb_tensor_item(tb_tensor t, double *out);
+/* A new handle to the same tensor (shares storage and autograd identity). */
+tb_error tb_tensor_alias(tb_tensor t, tb_tensor *out);
+tb_error tb_tensor_requires_grad(tb_tensor t, int requires, int *was);
+/* The accumulated gradient of a leaf; *out is NULL when it has none. */
+tb_error tb_tensor_grad(tb_tensor t, tb_tensor *out);
+tb_error tb_tensor_zero_grad(tb_tensor t);
+tb_error tb_tensor_backward(tb_tensor t);
+
+/* ---- element-wise and shape operations ---- */
+enum tb_unary_op {
+	TB_NEG, TB_EXP, TB_LOG, TB_ABS, TB_SQRT, TB_SIGN, TB_RELU,
+	TB_DETACH, TB_CLONE, TB_CONTIGUOUS, TB_ZEROS_LIKE, TB_ONES_LIKE,
+	TB_TO_FLOAT32, TB_TO_FLOAT64, TB_TO_INT64,
+	TB_ROUND
+};
+tb_error tb_unary(int op, tb_tensor a, tb_tensor *out);
+
+enum tb_binary_op { TB_ADD, TB_SUB, TB_MUL, TB_DIV, TB_EQ, TB_NE, TB_LT, TB_GT, TB_MAXIMUM, TB_MINIMUM };
+tb_error tb_binary(int op, tb_tensor a, tb_tensor b, tb_tensor *out);
+
+enum tb_scalar_op { TB_ADD_SCALAR, TB_MUL_SCALAR, TB_POW_SCALAR, TB_CLAMP_MIN, TB_CLAMP_MAX, TB_RSUB_SCALAR };
+tb_error tb_scalar(int op, tb_tensor a, double s, tb_tensor *out);
+tb_error tb_clamp(tb_tensor a, double lo, double hi, tb_tensor *out);
+/* where(cond, a, b) */
+tb_error tb_where(tb_tensor cond, tb_tensor a, tb_tensor b, tb_tensor *out);
+
+enum tb_reduce_op { TB_SUM, TB_MEAN, TB_MAX, TB_ARGMAX, TB_MODE, TB_LOGSUMEXP, TB_SOFTMAX, TB_LOG_SOFTMAX };
+/* dim < -100 means all dimensions (only for SUM, MEAN and MAX). */
+tb_error tb_reduce(int op, tb_tensor a, int64_t dim, int keepdim, tb_tensor *out);
+
+tb_error tb_reshape(tb_tensor a, const int64_t *shape, int ndim, tb_tensor *out);
+tb_error tb_repeat(tb_tensor a, const int64_t *reps, int ndim, tb_tensor *out);
+/* Repeats slice i along dim 0 repeats[i] times, consecutively. */
+tb_error tb_repeat_interleave(tb_tensor a, const int64_t *repeats, int n, tb_tensor *out);
+tb_error tb_cat(const tb_tensor *ts, int n, int64_t dim, tb_tensor *out);
+tb_error tb_narrow(tb_tensor a, int64_t dim, int64_t start, int64_t length, tb_tensor *out);
+tb_error tb_index_select(tb_tensor a, int64_t dim, tb_tensor index, tb_tensor *out);
+tb_error tb_matmul(tb_tensor a, tb_tensor b, tb_tensor *out);
+
+/* ---- losses, norms and projections ---- */
+enum tb_reduction { TB_REDUCE_NONE = 0, TB_REDUCE_MEAN = 1, TB_REDUCE_SUM = 2 };
+tb_error tb_cross_entropy(tb_tensor logits, tb_tensor labels, int reduction, tb_tensor *out);
+tb_error tb_nll_loss(tb_tensor logp, tb_tensor labels, int reduction, tb_tensor *out);
+/* The L2 norm of each sample (all dimensions after the first): shape [B]. */
+tb_error tb_l2_norms(tb_tensor a, tb_tensor *out);
+/* Scales each sample (along dim 0) whose L2 norm exceeds maxnorm down to maxnorm,
+ * as torch.renorm(a, p=2, dim=0, maxnorm). */
+tb_error tb_renorm(tb_tensor a, double maxnorm, tb_tensor *out);
+/* Per-group class counts: labels int64 [sum(group sizes)] of classes in
+ * [0, num_classes); group g covers the next sizes[g] entries. Result int64
+ * [ngroups, num_classes] on the labels' device. */
+tb_error tb_group_counts(tb_tensor labels, const int64_t *sizes, int ngroups, int64_t num_classes,
+                         tb_tensor *out);
+
+/* ---- creation and random numbers ---- */
+tb_error tb_zeros(const int64_t *shape, int ndim, int dtype, const char *device, tb_tensor *out);
+tb_error tb_generator_new(const char *device, uint64_t seed, tb_generator *out);
+void tb_generator_free(tb_generator g);
+/* Standard normal values shaped like a, on a's device, scaled by std. */
+tb_error tb_randn_like(tb_tensor a, double std, tb_generator g, tb_tensor *out);
+tb_error tb_randn(const int64_t *shape, int ndim, double std, tb_generator g, const char *device,
+                  tb_tensor *out);
+tb_error tb_rand(const int64_t *shape, int ndim, tb_generator g, const char *device, tb_tensor *out);
+
+/* ---- in-place updates (no autograd recording) ---- */
+/* a += alpha * b */
+tb_error tb_add_(tb_tensor a, tb_tensor b, double alpha);
+/* a *= s */
+tb_error tb_mul_scalar_(tb_tensor a, double s);
+/* a <- b (shapes must match, dtype and device converted) */
+tb_error tb_copy_(tb_tensor a, tb_tensor b);
+
+/* ---- autograd ---- */
+/* d(output)/d(inputs[i]) for a scalar output; out[i] is a new handle. The
+ * graph is freed afterwards. */
+tb_error tb_grad(tb_tensor output, const tb_tensor *inputs, int n, tb_tensor *out);
+
+/* ---- TorchScript modules ---- */
+/* Loads a TorchScript file straight onto device. *meta receives the file's
+ * extra/smoothadv.json (malloc'd; NULL when absent). */
+tb_error tb_module_load(const char *path, const char *device, tb_module *out, char **meta);
+void tb_module_free(tb_module m);
+/* Saves the module; meta (may be NULL) becomes extra/smoothadv.json. */
+tb_error tb_module_save(tb_module m, const char *path, const char *meta);
+/* grad != 0 records the autograd graph; grad == 0 runs under no-grad. */
+tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, tb_tensor *out);
+tb_error tb_module_train(tb_module m, int on);
+tb_error tb_module_is_training(tb_module m, int *on);
+tb_error tb_module_to(tb_module m, const char *device);
+/* Named parameters (buffers != 0: named buffers), recursively, in module
+ * order. names and tensors are malloc'd arrays of n entries; each name is
+ * malloc'd; the caller frees them all (tensors with tb_tensor_free, which frees
+ * the handle, not the module's storage). */
+tb_error tb_module_named(tb_module m, int buffers, char ***names, tb_tensor **tensors, int *n);
+/* Replaces the parameter or buffer at a dotted path (e.g. "1.fc.weight"),
+ * allowing a new shape (for a new classifier head). */
+tb_error tb_module_set_attr(tb_module m, const char *path, tb_tensor value);
+
+/* ---- runtime ---- */
+tb_error tb_cuda_device_count(int *n);
+tb_error tb_set_num_threads(int n);
+int tb_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,216 @@
+package torchbind
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// modelsDir holds the TorchScript exports and PyTorch golden logits that
+// `make models` writes (smoothadv/models/export_models.py).
+var modelsDir = filepath.Join("..", "build", "models")
+
+type golden struct {
+	Model       string  `json:"model"`
+	Input       string  `json:"input"`
+	InputShape  []int64 `json:"input_shape"`
+	Logits      string  `json:"logits"`
+	LogitsShape []int64 `json:"logits_shape"`
+	Parameters  int     `json:"parameters"`
+	Buffers     int     `json:"buffers"`
+}
+
+func loadManifest(t testing.TB) map[string]golden {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(modelsDir, "manifest.json"))
+	if err != nil {
+		t.Fatalf("exported models missing (run make models): %v", err)
+	}
+	var m struct {
+		Models map[string]golden `json:"models"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Models
+}
+
+func readF32(t testing.TB, name string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(modelsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+func loadModel(t testing.TB, arch string) *Module {
+	t.Helper()
+	m, err := LoadModule(filepath.Join(modelsDir, arch+".pt"), "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+// TestForwardMatchesPyTorch compares Go-driven libtorch logits with the
+// logits PyTorch computed for the same weights and inputs at export.
+func TestForwardMatchesPyTorch(t *testing.T) {
+	for arch, g := range loadManifest(t) {
+		t.Run(arch, func(t *testing.T) {
+			m := loadModel(t, arch)
+			if err := m.Train(false); err != nil {
+				t.Fatal(err)
+			}
+			s := NewScope()
+			defer s.Close()
+			x := s.FromFloat32(readF32(t, g.Input), "cpu", g.InputShape...)
+			y := m.Infer(s, x)
+			if err := s.Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := y.Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := readF32(t, g.Logits)
+			if len(got) != len(want) {
+				t.Fatalf("got %d logits, want %d", len(got), len(want))
+			}
+			d := maxAbsDiff(got, want)
+			t.Logf("%s: max |go - pytorch| = %.3g over %d logits", arch, d, len(got))
+			if d > 1e-4 {
+				t.Errorf("max abs diff %.3g > 1e-4", d)
+			}
+		})
+	}
+}
+
+func TestMetadataAndParameters(t *testing.T) {
+	g := loadManifest(t)["cifar_resnet20"]
+	m := loadModel(t, "cifar_resnet20")
+	var meta struct {
+		Arch          string `json:"arch"`
+		Normalization string `json:"normalization"`
+	}
+	if err := json.Unmarshal(m.Meta(), &meta); err != nil {
+		t.Fatalf("metadata %q: %v", m.Meta(), err)
+	}
+	if meta.Arch != "cifar_resnet20" || meta.Normalization != "normalize" {
+		t.Errorf("metadata = %+v", meta)
+	}
+	ps, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseAll(ps)
+	bs, err := m.Buffers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseAll(bs)
+	if len(ps) != g.Parameters || len(bs) != g.Buffers {
+		t.Errorf("%d parameters and %d buffers, PyTorch counted %d and %d", len(ps), len(bs), g.Parameters, g.Buffers)
+	}
+	// The reference's state_dict layout: NormalizeLayer holds nothing.
+	if ps[0].Name != "1.conv1.weight" {
+		t.Errorf("first parameter %q, want 1.conv1.weight", ps[0].Name)
+	}
+	if shape := ps[0].T.Shape(); len(shape) != 4 || shape[0] != 16 || shape[1] != 3 {
+		t.Errorf("1.conv1.weight shape %v", shape)
+	}
+	var sawRunningMean bool
+	for _, b := range bs {
+		sawRunningMean = sawRunningMean || b.Name == "1.layer1.0.bn1.running_mean"
+	}
+	if !sawRunningMean {
+		t.Error("no buffer 1.layer1.0.bn1.running_mean")
+	}
+}
+
+func TestResNet50Keys(t *testing.T) {
+	m := loadModel(t, "resnet50")
+	ps, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseAll(ps)
+	for _, p := range ps {
+		if !strings.HasPrefix(p.Name, "1.module.") {
+			t.Fatalf("resnet50 parameter %q lacks the DataParallel prefix 1.module.", p.Name)
+		}
+	}
+}
+
+func TestBadModelFiles(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join(modelsDir, "fashion_cnn.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]string{
+		"missing":   filepath.Join(dir, "nope.pt"),
+		"empty":     write("empty.pt", nil),
+		"truncated": write("truncated.pt", good[:len(good)/2]),
+		"text":      write("text.pt", []byte("this is not a model\n")),
+		"directory": dir,
+	}
+	for name, path := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, err := LoadModule(path, "cpu")
+			if err == nil {
+				m.Close()
+				t.Fatal("loaded without error")
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
+func TestShapeMismatchIsAnError(t *testing.T) {
+	m := loadModel(t, "fashion_cnn")
+	s := NewScope()
+	defer s.Close()
+	x := s.Zeros(Float32, "cpu", 2, 3, 32, 32) // CIFAR-shaped input to a 1x28x28 model
+	if y := m.Infer(s, x); y != nil || s.Err() == nil {
+		t.Fatal("forward on a wrong-shaped input gave no error")
+	}
+	t.Logf("%v", s.Err())
+	// The error is sticky and later operations are no-ops.
+	if z := s.Add(x, x); z != nil {
+		t.Error("operation after an error returned a tensor")
+	}
+}
+
+func TestUnknownDeviceIsAnError(t *testing.T) {
+	if _, err := LoadModule(filepath.Join(modelsDir, "fashion_cnn.pt"), "tpu:7"); err == nil {
+		t.Fatal("no error for device tpu:7")
+	}
+	if _, err := NewGenerator("nonsense", 1); err == nil {
+		t.Fatal("no error for device nonsense")
+	}
+}
