@@ -9,13 +9,25 @@ import (
 // certified radius of at least r, as the reference computes it:
 // mean(correct & (radius >= r)).
 func (l *CertifyLog) CertifiedAccuracy(r float64) float64 {
+	return float64(l.CertifiedCount(r)) / float64(len(l.Records))
+}
+
+// CertifiedCount is the number of lines that are correct with a certified
+// radius of at least r.
+func (l *CertifyLog) CertifiedCount(r float64) int {
 	n := 0
 	for _, rec := range l.Records {
-		if rec.Correct && rec.Radius >= r {
+		if rec.Certified(r) {
 			n++
 		}
 	}
-	return float64(n) / float64(len(l.Records))
+	return n
+}
+
+// Certified reports whether the line is correct with a certified radius of
+// at least r.
+func (rec CertifyRecord) Certified(r float64) bool {
+	return rec.Correct && rec.Radius >= r
 }
 
 // CertifiedAccuracies is CertifiedAccuracy at each radius.
