@@ -166,11 +166,19 @@ func (s *Scope) Maximum(a, b *Tensor) *Tensor { return s.binary("maximum", C.TB_
 func (s *Scope) Minimum(a, b *Tensor) *Tensor { return s.binary("minimum", C.TB_MINIMUM, a, b) }
 
 // Functions of a tensor and a scalar.
-func (s *Scope) AddScalar(a *Tensor, v float64) *Tensor { return s.scalar("add", C.TB_ADD_SCALAR, a, v) }
-func (s *Scope) MulScalar(a *Tensor, v float64) *Tensor { return s.scalar("mul", C.TB_MUL_SCALAR, a, v) }
-func (s *Scope) Pow(a *Tensor, v float64) *Tensor       { return s.scalar("pow", C.TB_POW_SCALAR, a, v) }
-func (s *Scope) ClampMin(a *Tensor, v float64) *Tensor  { return s.scalar("clamp_min", C.TB_CLAMP_MIN, a, v) }
-func (s *Scope) ClampMax(a *Tensor, v float64) *Tensor  { return s.scalar("clamp_max", C.TB_CLAMP_MAX, a, v) }
+func (s *Scope) AddScalar(a *Tensor, v float64) *Tensor {
+	return s.scalar("add", C.TB_ADD_SCALAR, a, v)
+}
+func (s *Scope) MulScalar(a *Tensor, v float64) *Tensor {
+	return s.scalar("mul", C.TB_MUL_SCALAR, a, v)
+}
+func (s *Scope) Pow(a *Tensor, v float64) *Tensor { return s.scalar("pow", C.TB_POW_SCALAR, a, v) }
+func (s *Scope) ClampMin(a *Tensor, v float64) *Tensor {
+	return s.scalar("clamp_min", C.TB_CLAMP_MIN, a, v)
+}
+func (s *Scope) ClampMax(a *Tensor, v float64) *Tensor {
+	return s.scalar("clamp_max", C.TB_CLAMP_MAX, a, v)
+}
 
 // RSub is v - a.
 func (s *Scope) RSub(v float64, a *Tensor) *Tensor { return s.scalar("rsub", C.TB_RSUB_SCALAR, a, v) }
@@ -208,14 +216,18 @@ func (s *Scope) MeanDim(a *Tensor, dim int, keep bool) *Tensor {
 func (s *Scope) MaxDim(a *Tensor, dim int, keep bool) *Tensor {
 	return s.reduce("max", C.TB_MAX, a, dim, keep)
 }
-func (s *Scope) Argmax(a *Tensor, dim int) *Tensor { return s.reduce("argmax", C.TB_ARGMAX, a, dim, false) }
+func (s *Scope) Argmax(a *Tensor, dim int) *Tensor {
+	return s.reduce("argmax", C.TB_ARGMAX, a, dim, false)
+}
 
 // Mode is the most frequent value along dim (the smallest among ties).
 func (s *Scope) Mode(a *Tensor, dim int) *Tensor { return s.reduce("mode", C.TB_MODE, a, dim, false) }
 func (s *Scope) LogSumExp(a *Tensor, dim int, keep bool) *Tensor {
 	return s.reduce("logsumexp", C.TB_LOGSUMEXP, a, dim, keep)
 }
-func (s *Scope) Softmax(a *Tensor, dim int) *Tensor { return s.reduce("softmax", C.TB_SOFTMAX, a, dim, false) }
+func (s *Scope) Softmax(a *Tensor, dim int) *Tensor {
+	return s.reduce("softmax", C.TB_SOFTMAX, a, dim, false)
+}
 func (s *Scope) LogSoftmax(a *Tensor, dim int) *Tensor {
 	return s.reduce("log_softmax", C.TB_LOG_SOFTMAX, a, dim, false)
 }
