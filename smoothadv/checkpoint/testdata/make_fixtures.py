@@ -3,14 +3,16 @@
 Usage: make_fixtures.py OUTDIR
 
 For every case NAME it writes NAME_legacy.pth.tar (torch's pre-1.6 format,
-as 2019 reference checkpoints are), NAME_zip.pth.tar (the zip format) and
-NAME.json, which describes what both files hold: per tensor its name, shape,
+as 2019 reference checkpoints are), NAME_zip.pth.tar (the zip format) and,
+for cases that load, NAME.json, which describes what both files hold: per tensor its name, shape,
 dtype, the SHA-256 of its contiguous little-endian bytes and its first values.
 """
 import collections
 import hashlib
 import json
 import os
+import pickle
+import struct
 import sys
 
 import torch
@@ -159,6 +161,45 @@ def views():
     return ckpt, want
 
 
+class Rebuild:
+    """Pickles as a tensor rebuilt from a storage reference."""
+
+    def __init__(self, ref, offset, size, stride):
+        self.args = (ref, offset, size, stride, False, collections.OrderedDict())
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args)
+
+
+def write_storage_view(path):
+    """Writes, by hand, a legacy file whose tensor lies in a storage that is
+    a view of another (view metadata), as PyTorch before 1.0 could save;
+    torch.load reads it back to check the file and to describe the tensor."""
+    view = object()
+
+    def persistent_id(obj):
+        if obj is view:
+            return ("storage", torch.FloatStorage, "root", "cpu", 10, ("v", 2, 6))
+        return None
+
+    with open(path, "wb") as f:
+        for obj in (torch.serialization.MAGIC_NUMBER,
+                    torch.serialization.PROTOCOL_VERSION,
+                    {"protocol_version": 1001, "little_endian": True,
+                     "type_sizes": {"short": 2, "int": 4, "long": 8}}):
+            pickle.dump(obj, f, protocol=2)
+        p = pickle.Pickler(f, protocol=2)
+        p.persistent_id = persistent_id
+        sd = collections.OrderedDict(w=Rebuild(view, 1, (2, 2), (1, 2)))
+        p.dump({"epoch": 1, "arch": "x", "state_dict": sd})
+        pickle.dump(["root"], f, protocol=2)
+        f.write(struct.pack("<q", 10))
+        f.write(torch.arange(10, dtype=torch.float32).numpy().tobytes())
+    sd = torch.load(path)["state_dict"]
+    return {"epoch": 1, "arch": "x",
+            "state_dict": [dict(name=k, **describe(v)) for k, v in sd.items()]}
+
+
 class Evil:
     def __init__(self, fn, arg):
         self.fn, self.arg = fn, arg
@@ -182,11 +223,21 @@ def main(out):
         "cifar_resnet20", nn.Sequential(NormalizeLayer(*CIFAR),
                                         CifarResNet(20, 10)), 32))
     cases["views"] = views()
+    lin = nn.Linear(2, 2)
+    adam = torch.optim.Adam(lin.parameters())
+    lin(torch.ones(1, 2)).sum().backward()
+    adam.step()
+    cases["adam"] = ({"epoch": 2, "arch": "linear", "state_dict": lin.state_dict(),
+                      "optimizer": adam.state_dict()}, None)
+    cases["plainlist"] = ([1, 2, 3], None)
     marker = os.path.join(out, "pwned")
     cases["system"] = ({"epoch": 1, "arch": "x",
                         "state_dict": Evil(os.system, "touch " + marker)}, None)
     cases["eval"] = ({"epoch": 1, "arch": "x",
                       "state_dict": Evil(eval, "open(%r, 'w')" % marker)}, None)
+    want = write_storage_view(os.path.join(out, "storageview_legacy.pth.tar"))
+    with open(os.path.join(out, "storageview.json"), "w") as f:
+        json.dump(want, f)
     for name, (ckpt, want) in cases.items():
         for fmt, zipped in (("legacy", False), ("zip", True)):
             torch.save(ckpt, os.path.join(out, "%s_%s.pth.tar" % (name, fmt)),
