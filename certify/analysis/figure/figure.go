@@ -33,11 +33,8 @@ type Options struct {
 	DPI       int     // dots per inch of PNG output; 0 means 150
 }
 
-// withDefaults fills unset options and checks the rest.
-func (o Options) withDefaults(models []analysis.Model) (Options, error) {
-	if len(models) == 0 {
-		return o, fmt.Errorf("plot: no certify logs")
-	}
+// Defaults returns o with the step and size options it leaves at zero set.
+func (o Options) Defaults() Options {
 	if o.Step == 0 {
 		o.Step = 0.01
 	}
@@ -50,6 +47,15 @@ func (o Options) withDefaults(models []analysis.Model) (Options, error) {
 	if o.DPI == 0 {
 		o.DPI = 150
 	}
+	return o
+}
+
+// withDefaults fills unset options and checks the rest.
+func (o Options) withDefaults(models []analysis.Model) (Options, error) {
+	if len(models) == 0 {
+		return o, fmt.Errorf("plot: no certify logs")
+	}
+	o = o.Defaults()
 	if o.MaxRadius == 0 {
 		o.MaxRadius = 0.25
 		for _, m := range models {
@@ -58,11 +64,20 @@ func (o Options) withDefaults(models []analysis.Model) (Options, error) {
 			}
 		}
 	}
+	return o, o.Check()
+}
+
+// Check reports every problem with options that Defaults has filled; a
+// MaxRadius of 0 still means the logs' largest radius.
+func (o Options) Check() error {
 	var problems []string
+	if !(o.MaxRadius >= 0) || math.IsInf(o.MaxRadius, 0) {
+		problems = append(problems, fmt.Sprintf("max radius %v must be finite and not negative", o.MaxRadius))
+	}
 	for _, c := range []struct {
 		name string
 		v    float64
-	}{{"max radius", o.MaxRadius}, {"step", o.Step}, {"width", o.Width}, {"height", o.Height}, {"dpi", float64(o.DPI)}} {
+	}{{"step", o.Step}, {"width", o.Width}, {"height", o.Height}, {"dpi", float64(o.DPI)}} {
 		if !(c.v > 0) || math.IsInf(c.v, 0) {
 			problems = append(problems, fmt.Sprintf("%s %v must be positive", c.name, c.v))
 		}
@@ -71,9 +86,9 @@ func (o Options) withDefaults(models []analysis.Model) (Options, error) {
 		problems = append(problems, fmt.Sprintf("%vx%v inches at %d dpi is over 20000 pixels a side", o.Width, o.Height, o.DPI))
 	}
 	if len(problems) > 0 {
-		return o, fmt.Errorf("plot: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("plot: %s", strings.Join(problems, "; "))
 	}
-	return o, nil
+	return nil
 }
 
 // New draws the certified accuracy curves of models.
@@ -87,7 +102,7 @@ func New(models []analysis.Model, opt Options) (*plot.Plot, error) {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	p := plot.New()
-	p.Title.Text = opt.Title
+	p.Title.Text = plainText(opt.Title)
 	p.X.Label.Text = "L2 radius"
 	p.Y.Label.Text = "certified accuracy"
 	p.X.Min, p.X.Max = 0, opt.MaxRadius
@@ -106,7 +121,7 @@ func New(models []analysis.Model, opt Options) (*plot.Plot, error) {
 		line.Color = plotutil.Color(i)
 		line.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
 		p.Add(line)
-		p.Legend.Add(m.Legend, line)
+		p.Legend.Add(plainText(m.Legend), line)
 	}
 	if opt.Envelope {
 		var acc []float64
@@ -145,6 +160,16 @@ func (stepTicks) Ticks(min, max float64) []plot.Tick {
 	return ticks
 }
 
+// latexSymbols turns the LaTeX that legends carry for tables into plain
+// text for the figure ("$\sigma = 0.25$" becomes "σ = 0.25"). gonum's own
+// LaTeX renderer panics on markup it cannot parse, so it is not used.
+var latexSymbols = strings.NewReplacer(
+	"$", "", `\sigma`, "σ", `\epsilon`, "ε", `\varepsilon`, "ε", `\alpha`, "α",
+	`\rho`, "ρ", `\delta`, "δ", `\ell`, "l", `\,`, " ", `\_`, "_", "{", "", "}", "",
+)
+
+func plainText(s string) string { return latexSymbols.Replace(s) }
+
 func curve(x, y []float64) (*plotter.Line, error) {
 	xy := make(plotter.XYs, len(x))
 	for i := range x {
@@ -155,15 +180,15 @@ func curve(x, y []float64) (*plotter.Line, error) {
 
 // Save draws models into path, a .png, .svg or .pdf file.
 func Save(path string, models []analysis.Model, opt Options) error {
-	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	opt, err := opt.withDefaults(models)
+	format, err := FormatOf(path)
 	if err != nil {
 		return err
 	}
-	canvas, err := newCanvas(format, opt)
+	opt, err = opt.withDefaults(models)
 	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
+		return err
 	}
+	canvas := newCanvas(format, opt)
 	p, err := New(models, opt)
 	if err != nil {
 		return err
@@ -180,15 +205,23 @@ func Save(path string, models []analysis.Model, opt Options) error {
 	return f.Close()
 }
 
-func newCanvas(format string, opt Options) (vg.CanvasWriterTo, error) {
+// FormatOf is the image format Save writes to path, from its extension.
+func FormatOf(path string) (string, error) {
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	switch format {
+	case "png", "svg", "pdf":
+		return format, nil
+	}
+	return "", fmt.Errorf("plot %s: unknown image format %q: want .png, .svg or .pdf", path, format)
+}
+
+func newCanvas(format string, opt Options) vg.CanvasWriterTo {
 	w, h := vg.Length(opt.Width)*vg.Inch, vg.Length(opt.Height)*vg.Inch
 	switch format {
-	case "png":
-		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(opt.DPI))}, nil
 	case "svg":
-		return vgsvg.New(w, h), nil
+		return vgsvg.New(w, h)
 	case "pdf":
-		return vgpdf.New(w, h), nil
+		return vgpdf.New(w, h)
 	}
-	return nil, fmt.Errorf("unknown image format %q: want .png, .svg or .pdf", format)
+	return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(opt.DPI))}
 }

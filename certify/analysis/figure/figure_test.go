@@ -121,3 +121,9 @@ func TestSaveErrors(t *testing.T) {
 		t.Error("no logs accepted")
 	}
 }
+
+func TestPlainText(t *testing.T) {
+	if got := plainText(`PGD, $m = 4$, $\epsilon = 0.25$, $\sigma_{0} = 0.12$`); got != "PGD, m = 4, ε = 0.25, σ_0 = 0.12" {
+		t.Errorf("plainText = %q", got)
+	}
+}

@@ -16,11 +16,7 @@ func Dir(t testing.TB) string {
 	t.Helper()
 	shared := os.Getenv("SMOOTHADV_SHARED")
 	if shared == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatalf("locating shared/: %v", err)
-		}
-		shared = filepath.Join(root, "..", "shared")
+		shared = filepath.Join(Repo(t), "..", "shared")
 	}
 	dir := filepath.Join(shared, "reference")
 	if _, err := os.Stat(filepath.Join(dir, "sets.json")); err != nil {
@@ -52,7 +48,17 @@ func Set(t testing.TB, name string) []string {
 	return paths
 }
 
-// moduleRoot is the nearest folder above the working directory holding go.mod.
+// Repo returns the repository's root, the nearest folder above the working
+// directory that holds go.mod.
+func Repo(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatalf("locating the repository root: %v", err)
+	}
+	return root
+}
+
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
