@@ -218,3 +218,20 @@ func (m *Module) SetAttr(path string, value *Tensor) error {
 	defer C.free(unsafe.Pointer(cpath))
 	return check("set_attr "+path, C.tb_module_set_attr(h, cpath, hv))
 }
+
+// SetFloats replaces a List[float] attribute at a dotted path, such as the
+// input layer's "0.sds".
+func (m *Module) SetFloats(path string, values []float64) error {
+	h, err := m.handle("set_floats")
+	if err != nil {
+		return err
+	}
+	if len(values) == 0 {
+		return fmt.Errorf("torch: set_floats %s: no values", path)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	status := C.tb_module_set_floats(h, cpath, (*C.double)(&values[0]), C.int(len(values)))
+	runtime.KeepAlive(values)
+	return check("set_floats "+path, status)
+}

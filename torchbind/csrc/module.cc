@@ -40,6 +40,20 @@ void collect(Named list, char ***names, tb_tensor **tensors, int *n) {
   }
 }
 
+// owner returns the submodule holding the attribute at a dotted path and
+// sets *name to the attribute's own name.
+torch::jit::Module owner(const torch::jit::Module &root, const std::string &path, std::string *name) {
+  auto parts = split(path);
+  torch::jit::Module mod = root;
+  for (size_t i = 0; i + 1 < parts.size(); i++) {
+    if (!mod.hasattr(parts[i])) throw std::invalid_argument("no submodule " + parts[i] + " in " + path);
+    mod = mod.attr(parts[i]).toModule();
+  }
+  *name = parts.back();
+  if (!mod.hasattr(*name)) throw std::invalid_argument("no attribute " + path);
+  return mod;
+}
+
 }  // namespace
 
 extern "C" {
@@ -99,18 +113,22 @@ tb_error tb_module_named(tb_module m, int buffers, char ***names, tb_tensor **te
 
 tb_error tb_module_set_attr(tb_module m, const char *path, tb_tensor value) {
   return guard([&] {
-    auto parts = split(path);
-    torch::jit::Module mod = M(m);
-    for (size_t i = 0; i + 1 < parts.size(); i++) {
-      if (!mod.hasattr(parts[i])) throw std::invalid_argument(std::string("no submodule ") + parts[i] + " in " + path);
-      mod = mod.attr(parts[i]).toModule();
-    }
-    const auto &name = parts.back();
-    if (!mod.hasattr(name)) throw std::invalid_argument(std::string("no attribute ") + path);
+    std::string name;
+    auto mod = owner(M(m), path, &name);
     auto v = T(value);
     auto slot = mod.type()->getAttributeSlot(name);
     if (mod.type()->is_parameter(slot)) v = v.detach().requires_grad_(true);
     mod.setattr(name, v);
+  });
+}
+
+tb_error tb_module_set_floats(tb_module m, const char *path, const double *values, int n) {
+  return guard([&] {
+    std::string name;
+    auto mod = owner(M(m), path, &name);
+    c10::List<double> list;
+    for (int i = 0; i < n; i++) list.push_back(values[i]);
+    mod.setattr(name, list);
   });
 }
 

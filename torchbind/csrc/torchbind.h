@@ -139,6 +139,8 @@ tb_error tb_module_named(tb_module m, int buffers, char ***names, tb_tensor **te
 /* Replaces the parameter or buffer at a dotted path (e.g. "1.fc.weight"),
  * allowing a new shape (for a new classifier head). */
 tb_error tb_module_set_attr(tb_module m, const char *path, tb_tensor value);
+/* Replaces a List[float] attribute at a dotted path (e.g. "0.sds"). */
+tb_error tb_module_set_floats(tb_module m, const char *path, const double *values, int n);
 
 /* ---- runtime ---- */
 tb_error tb_cuda_device_count(int *n);

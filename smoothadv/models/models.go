@@ -1,0 +1,305 @@
+// Package models loads, creates and saves the classifiers: TorchScript files
+// of the reference architectures (Sequential(NormalizeLayer, net), exported by
+// export_models.py) together with the metadata that says what they are.
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// Meta describes a model; TorchScript files carry it as extra/smoothadv.json.
+// The reference's checkpoints do not record the input layer or sigma, which
+// led users to feed models through the wrong normalisation; ours do.
+type Meta struct {
+	Format     int     `json:"format"`
+	Arch       string  `json:"arch"`
+	Dataset    string  `json:"dataset"`
+	NumClasses int     `json:"num_classes"`
+	Input      []int64 `json:"input"` // C, H, W
+	// Normalization is the input layer: "normalize" ((x - mean) / sd, the
+	// reference's NormalizeLayer) or "center" (x - mean, InputCenterLayer).
+	Normalization string    `json:"normalization"`
+	Means         []float64 `json:"means"`
+	SDs           []float64 `json:"sds"`
+	NoiseSD       float64   `json:"noise_sd,omitempty"`
+	Epoch         int       `json:"epoch,omitempty"`
+}
+
+// Normalization layers.
+const (
+	Normalize = "normalize"
+	Center    = "center"
+)
+
+// Model is a TorchScript classifier with its metadata.
+type Model struct {
+	*torchbind.Module
+	Meta Meta
+}
+
+// Options say where and how to load a model.
+type Options struct {
+	Device string // "cpu" (default), "cuda:0", ...
+	// Normalization, when set, replaces the model's input layer:
+	// Normalize or Center.
+	Normalization string
+	// Arch names the architecture of a file that does not say.
+	Arch string
+	// Dir holds the exported architectures; "" means TemplatesDir().
+	Dir string
+}
+
+func (o Options) device() string {
+	if o.Device == "" {
+		return "cpu"
+	}
+	return o.Device
+}
+
+// TemplatesDir is where `make models` exported the architectures:
+// $SMOOTHADV_MODELS, else build/models beside the binary's bin/ directory,
+// else build/models under the working directory.
+func TemplatesDir() string {
+	if d := os.Getenv("SMOOTHADV_MODELS"); d != "" {
+		return d
+	}
+	if exe, err := os.Executable(); err == nil {
+		d := filepath.Join(filepath.Dir(exe), "..", "build", "models")
+		if _, err := os.Stat(filepath.Join(d, "manifest.json")); err == nil {
+			return d
+		}
+	}
+	return filepath.Join("build", "models")
+}
+
+// Archs lists the architectures exported to dir.
+func Archs(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("no exported architectures in %s (run make models): %w", dir, err)
+	}
+	var m struct {
+		Models map[string]json.RawMessage `json:"models"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "manifest.json"), err)
+	}
+	var names []string
+	for k := range m.Models {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// LoadTorchScript loads a TorchScript model file. Files without our metadata
+// (a user's own scripted or traced model) need opt.Arch to say what they are.
+func LoadTorchScript(path string, opt Options) (*Model, error) {
+	mod, err := torchbind.LoadModule(path, opt.device())
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Module: mod}
+	if err := m.readMeta(path, opt); err != nil {
+		mod.Close()
+		return nil, err
+	}
+	if opt.Normalization != "" && opt.Normalization != m.Meta.Normalization {
+		if err := m.SetNormalization(opt.Normalization); err != nil {
+			mod.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Model) readMeta(path string, opt Options) error {
+	if raw := m.Module.Meta(); raw != nil {
+		if err := json.Unmarshal(raw, &m.Meta); err != nil {
+			return fmt.Errorf("%s: bad metadata: %w", path, err)
+		}
+		if opt.Arch != "" && opt.Arch != m.Meta.Arch {
+			return fmt.Errorf("%s is a %s model, not %s", path, m.Meta.Arch, opt.Arch)
+		}
+		return nil
+	}
+	if opt.Arch == "" {
+		return fmt.Errorf("%s has no smoothadv metadata: say which architecture it is (--arch)", path)
+	}
+	tmpl, err := templateMeta(opt.dir(), opt.Arch)
+	if err != nil {
+		return err
+	}
+	m.Meta = tmpl
+	return nil
+}
+
+func (o Options) dir() string {
+	if o.Dir == "" {
+		return TemplatesDir()
+	}
+	return o.Dir
+}
+
+// templateMeta reads the metadata that export_models.py recorded for arch.
+func templateMeta(dir, arch string) (Meta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return Meta{}, fmt.Errorf("no exported architectures in %s (run make models): %w", dir, err)
+	}
+	var m struct {
+		Models map[string]struct {
+			Meta Meta `json:"meta"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Meta{}, fmt.Errorf("%s: %w", filepath.Join(dir, "manifest.json"), err)
+	}
+	e, ok := m.Models[arch]
+	if !ok {
+		names, _ := Archs(dir)
+		return Meta{}, fmt.Errorf("unknown architecture %q (known: %s)", arch, strings.Join(names, ", "))
+	}
+	return e.Meta, nil
+}
+
+// New returns a freshly initialised model of an exported architecture,
+// seeded: convolutions N(0, 2/(k*k*out)) as the reference ResNets (and
+// torchvision's) initialise them, linear layers U(-1/sqrt(fan_in),
+// 1/sqrt(fan_in)) as torch.nn.Linear, BatchNorm weight 1, bias 0 and fresh
+// running statistics.
+func New(arch string, seed uint64, opt Options) (*Model, error) {
+	path := filepath.Join(opt.dir(), arch+".pt")
+	if _, err := templateMeta(opt.dir(), arch); err != nil {
+		return nil, err
+	}
+	m, err := LoadTorchScript(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.initialize(seed); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("initialise %s: %w", arch, err)
+	}
+	return m, nil
+}
+
+func (m *Model) initialize(seed uint64) error {
+	g, err := torchbind.NewGenerator(m.Device(), seed)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	params, err := m.Parameters()
+	if err != nil {
+		return err
+	}
+	defer torchbind.CloseAll(params)
+	bufs, err := m.Buffers()
+	if err != nil {
+		return err
+	}
+	defer torchbind.CloseAll(bufs)
+	batchNorm := map[string]bool{}
+	for _, b := range bufs {
+		if prefix, ok := strings.CutSuffix(b.Name, ".running_mean"); ok {
+			batchNorm[prefix] = true
+		}
+	}
+	shapes := map[string][]int64{}
+	for _, p := range params {
+		shapes[p.Name] = p.T.Shape()
+	}
+	s := torchbind.NewScope()
+	defer s.Close()
+	for _, p := range params {
+		layer, kind := splitName(p.Name)
+		shape := shapes[p.Name]
+		var v *torchbind.Tensor
+		switch {
+		case batchNorm[layer] && kind == "weight":
+			v = s.OnesLike(p.T)
+		case batchNorm[layer]:
+			v = s.ZerosLike(p.T)
+		case len(shape) == 4: // convolution [out, in, kh, kw]
+			v = s.RandnLike(p.T, math.Sqrt(2/float64(shape[0]*shape[2]*shape[3])), g)
+		default: // linear weight [out, in] and its bias
+			fanIn := shapes[layer+".weight"][1]
+			bound := 1 / math.Sqrt(float64(fanIn))
+			v = s.AddScalar(s.MulScalar(s.Rand(g, m.Device(), shape...), 2*bound), -bound)
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if err := p.T.CopyFrom(v); err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+	}
+	for _, b := range bufs {
+		_, kind := splitName(b.Name)
+		v := s.ZerosLike(b.T)
+		if kind == "running_var" {
+			v = s.OnesLike(b.T)
+		}
+		if err := s.Err(); err != nil {
+			return err
+		}
+		if err := b.T.CopyFrom(v); err != nil {
+			return fmt.Errorf("%s: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
+func splitName(name string) (layer, kind string) {
+	i := strings.LastIndexByte(name, '.')
+	return name[:i], name[i+1:]
+}
+
+// SetNormalization switches the input layer between NormalizeLayer and
+// InputCenterLayer, which is NormalizeLayer with unit standard deviations.
+func (m *Model) SetNormalization(kind string) error {
+	sds := m.Meta.SDs
+	switch kind {
+	case Normalize:
+		if len(sds) == 0 {
+			return fmt.Errorf("model metadata has no standard deviations for %s", kind)
+		}
+	case Center:
+		sds = make([]float64, len(m.Meta.Means))
+		for i := range sds {
+			sds[i] = 1
+		}
+	default:
+		return fmt.Errorf("unknown normalization %q (want %s or %s)", kind, Normalize, Center)
+	}
+	if err := m.SetFloats("0.sds", sds); err != nil {
+		return fmt.Errorf("set input layer to %s: %w", kind, err)
+	}
+	// Meta.SDs keeps the dataset's deviations so the layer can switch back.
+	m.Meta.Normalization = kind
+	return nil
+}
+
+// Save writes the model with its metadata atomically (temporary file, then
+// rename), so an interrupted save never leaves a torn file.
+func (m *Model) Save(path string) error {
+	meta, err := json.Marshal(m.Meta)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := m.Module.Save(tmp, meta); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
