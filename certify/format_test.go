@@ -1,0 +1,95 @@
+package certify
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readTable returns the tab-separated rows of a testdata file, without its
+// '#' comments and header line.
+func readTable(t *testing.T, path string, columns int) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows [][]string
+	sc := bufio.NewScanner(f)
+	header := true
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "#") {
+			continue
+		}
+		if header {
+			header = false
+			continue
+		}
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != columns {
+			t.Fatalf("%s: want %d fields in %q", path, columns, sc.Text())
+		}
+		rows = append(rows, fields)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatalf("%s: no rows", path)
+	}
+	return rows
+}
+
+// testdata/format_general.tsv is Python's own format(value, '.P') output,
+// written by testdata/gen_format.py.
+func TestFormatGeneralMatchesPython(t *testing.T) {
+	for _, r := range readTable(t, "testdata/format_general.tsv", 3) {
+		v, err := strconv.ParseFloat(r[0], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := strconv.Atoi(r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FormatGeneral(v, p); got != r[2] {
+			t.Errorf("FormatGeneral(%s, %d) = %q, Python gives %q", r[0], p, got, r[2])
+		}
+	}
+}
+
+// testdata/timedelta.tsv is Python's str(datetime.timedelta(microseconds=us)).
+func TestFormatTimedeltaMatchesPython(t *testing.T) {
+	for _, r := range readTable(t, "testdata/timedelta.tsv", 2) {
+		us, err := strconv.ParseInt(r[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FormatTimedelta(time.Duration(us) * time.Microsecond); got != r[1] {
+			t.Errorf("FormatTimedelta(%dus) = %q, Python gives %q", us, got, r[1])
+		}
+	}
+}
+
+// Like timedelta, durations round to microseconds half to even.
+func TestFormatTimedeltaRounding(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{1500, "0:00:00.000002"},
+		{2500, "0:00:00.000002"},
+		{2501, "0:00:00.000003"},
+		{499, "0:00:00"},
+		{-500, "0:00:00"},
+		{-1500, "-1 day, 23:59:59.999998"},
+	} {
+		if got := FormatTimedelta(tt.d); got != tt.want {
+			t.Errorf("FormatTimedelta(%dns) = %q, want %q", int64(tt.d), got, tt.want)
+		}
+	}
+}
