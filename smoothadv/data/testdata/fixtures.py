@@ -141,7 +141,7 @@ def imagefolder(d):
                         127 + 120 * np.sin((x + y) / (11 * r[4]) + r[5])], axis=-1)
         return Image.fromarray(img.round().astype(np.uint8))
 
-    sizes = [(300, 200), (211, 290), (256, 256), (500, 375)]
+    sizes = [(300, 200), (211, 290), (500, 375), (256, 256)]
     layout = {
         "train": ["n02/b.JPEG", "n02/a.jpeg", "n01/x.png", "n01/sub/y.JPEG", "n01/sub-z/z.jpg", "n03/q.JPEG"],
         "val": ["n02/v1.JPEG", "n01/v2.JPEG", "n01/v3.png", "n03/v4.JPEG"],
@@ -164,8 +164,8 @@ def imagefolder(d):
         x.numpy().astype("<f4").tofile(os.path.join(d, "expected_%d.f32" % i))
     train = datasets.ImageFolder(os.path.join(d, "train"))
     return {"classes": test.classes,
-            "test": [[os.path.relpath(p, d), l] for p, l in test.samples],
-            "train": [[os.path.relpath(p, d), l] for p, l in train.samples]}
+            "test": [{"path": os.path.relpath(p, d), "label": l} for p, l in test.samples],
+            "train": [{"path": os.path.relpath(p, d), "label": l} for p, l in train.samples]}
 
 
 def hostile(d):

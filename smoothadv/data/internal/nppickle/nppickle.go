@@ -25,15 +25,35 @@ func LoadFile(path string) (any, error) {
 		return nil, err
 	}
 	defer f.Close()
-	v, err := Load(bufio.NewReaderSize(f, 1<<20))
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// Two passes: one that checks every claimed length against the file, then the decoding.
+	br := bufio.NewReaderSize(f, 1<<20)
+	if err := checkLengths(br, st.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	br.Reset(f)
+	v, err := decode(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return v, nil
 }
 
-// Load decodes one pickle from r.
-func Load(r io.Reader) (v any, err error) {
+// Load decodes a pickle held in memory.
+func Load(b []byte) (any, error) {
+	if err := checkLengths(bufio.NewReader(bytes.NewReader(b)), int64(len(b))); err != nil {
+		return nil, err
+	}
+	return decode(bytes.NewReader(b))
+}
+
+func decode(r reader) (v any, err error) {
 	// gopickle indexes its stack without checking on some malformed inputs; a bad file must give
 	// an error, not crash the program.
 	defer func() {
@@ -41,12 +61,14 @@ func Load(r io.Reader) (v any, err error) {
 			v, err = nil, fmt.Errorf("malformed pickle: %v", p)
 		}
 	}()
-	if _, ok := r.(io.ByteReader); !ok {
-		r = bufio.NewReader(r)
-	}
 	u := pickle.NewUnpickler(r)
 	u.FindClass = findClass
 	return u.Load()
+}
+
+type reader interface {
+	io.Reader
+	io.ByteReader
 }
 
 // Numpy moved its internals from numpy.core to numpy._core in 2.0; pickles name either.
