@@ -86,12 +86,12 @@ func ParseCertifyLog(r io.Reader, name string) (*CertifyLog, error) {
 	log := &CertifyLog{Path: name}
 	err := parseLines(r, name, CertifyHeader, func(f *fields) {
 		log.Records = append(log.Records, CertifyRecord{
-			Idx:     f.int("idx"),
-			Label:   f.int("label"),
-			Predict: f.int("predict"),
-			Radius:  f.float("radius"),
-			Correct: f.bit("correct"),
-			Time:    f.duration("time"),
+			Idx:     field(f, "idx", toInt),
+			Label:   field(f, "label", toInt),
+			Predict: field(f, "predict", toInt),
+			Radius:  field(f, "radius", toFloat),
+			Correct: field(f, "correct", toBit),
+			Time:    field(f, "time", parseTimedelta),
 		})
 	})
 	return log, err
@@ -102,12 +102,12 @@ func ParsePredictLog(r io.Reader, name string) (*PredictLog, error) {
 	log := &PredictLog{Path: name}
 	err := parseLines(r, name, PredictHeader, func(f *fields) {
 		log.Records = append(log.Records, PredictRecord{
-			Idx:         f.int("idx"),
-			Label:       f.int("label"),
-			Predict:     f.int("predict"),
-			BasePredict: f.int("basePredict"),
-			Correct:     f.bit("correct"),
-			Time:        f.duration("time"),
+			Idx:         field(f, "idx", toInt),
+			Label:       field(f, "label", toInt),
+			Predict:     field(f, "predict", toInt),
+			BasePredict: field(f, "basePredict", toInt),
+			Correct:     field(f, "correct", toBit),
+			Time:        field(f, "time", parseTimedelta),
 		})
 	})
 	return log, err
@@ -155,8 +155,8 @@ func parseLines(r io.Reader, name, header string, record func(*fields)) error {
 	return nil
 }
 
-// fields decodes the values of one line by column name, keeping the first
-// error so that a record can be built in one expression.
+// fields holds the values of one line by column name and the first error
+// decoding them, so that a record can be built in one expression.
 type fields struct {
 	names, values []string
 	err           error
@@ -175,53 +175,40 @@ func (f *fields) value(name string) (string, bool) {
 	return "", false
 }
 
-func (f *fields) fail(name, v string, why error) {
-	f.err = fmt.Errorf("column %s: %q: %w", name, v, why)
-}
-
-func (f *fields) int(name string) int {
+// field decodes the named value of the line with conv; after the line's
+// first error it returns zero values.
+func field[T any](f *fields, name string, conv func(string) (T, error)) T {
+	var x T
 	v, ok := f.value(name)
 	if !ok {
-		return 0
+		return x
 	}
-	n, err := strconv.Atoi(v)
+	x, err := conv(v)
 	if err != nil {
-		f.fail(name, v, errors.New("not an integer"))
-	}
-	return n
-}
-
-func (f *fields) float(name string) float64 {
-	v, ok := f.value(name)
-	if !ok {
-		return 0
-	}
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		f.fail(name, v, errors.New("not a number"))
+		f.err = fmt.Errorf("column %s: %q: %w", name, v, err)
 	}
 	return x
 }
 
-func (f *fields) bit(name string) bool {
-	v, ok := f.value(name)
-	if !ok {
-		return false
+func toInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errors.New("not an integer")
 	}
-	if v != "0" && v != "1" {
-		f.fail(name, v, errors.New("want 0 or 1"))
-	}
-	return v == "1"
+	return n, nil
 }
 
-func (f *fields) duration(name string) time.Duration {
-	v, ok := f.value(name)
-	if !ok {
-		return 0
-	}
-	d, err := parseTimedelta(v)
+func toFloat(s string) (float64, error) {
+	x, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		f.fail(name, v, err)
+		return 0, errors.New("not a number")
 	}
-	return d
+	return x, nil
+}
+
+func toBit(s string) (bool, error) {
+	if s != "0" && s != "1" {
+		return false, errors.New("want 0 or 1")
+	}
+	return s == "1", nil
 }

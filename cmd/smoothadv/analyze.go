@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -46,75 +47,56 @@ configs/analysis/ for an example reproducing the paper's Table 2).`,
 	return cmd
 }
 
-// gridOptions are the radius grid and format flags of the table commands.
-type gridOptions struct {
-	radii, format string
+// tableWriter is what the grid commands print: an analysis.Table or Envelope.
+type tableWriter interface {
+	Write(io.Writer, analysis.Format) error
 }
 
-func (o *gridOptions) register(cmd *cobra.Command, format string) {
-	cmd.Flags().StringVar(&o.radii, "radii", "0.25:2.25:0.25", "radii START:STOP:STEP (numpy.arange(START, STOP+STEP, STEP))")
-	cmd.Flags().StringVar(&o.format, "format", format, fmt.Sprintf("output format, one of %v", analysis.Formats))
-}
-
-// load parses the flags and reads the logs.
-func (o *gridOptions) load(args []string) ([]analysis.Model, []float64, analysis.Format, error) {
-	radii, err := analysis.ParseRadii(o.radii)
-	if err != nil {
-		return nil, nil, "", err
+// gridCommand completes cmd into a command that prints the table that build
+// makes from the logs at a radius grid.
+func gridCommand(cmd *cobra.Command, format analysis.Format, build func([]analysis.Model, []float64) tableWriter) *cobra.Command {
+	var radii, formatName string
+	cmd.Flags().StringVar(&radii, "radii", "0.25:2.25:0.25", "radii START:STOP:STEP (numpy.arange(START, STOP+STEP, STEP))")
+	cmd.Flags().StringVar(&formatName, "format", string(format), fmt.Sprintf("output format, one of %v", analysis.Formats))
+	cmd.Long += "\n\n" + logArgs
+	cmd.Args = cobra.MinimumNArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		r, err := analysis.ParseRadii(radii)
+		if err != nil {
+			return err
+		}
+		f, err := analysis.ParseFormat(formatName)
+		if err != nil {
+			return err
+		}
+		models, err := analysis.LoadModels(args)
+		if err != nil {
+			return err
+		}
+		return build(models, r).Write(cmd.OutOrStdout(), f)
 	}
-	format, err := analysis.ParseFormat(o.format)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	models, err := analysis.LoadModels(args)
-	return models, radii, format, err
+	return cmd
 }
 
 func newEnvelopeCmd() *cobra.Command {
-	var o gridOptions
-	cmd := &cobra.Command{
+	return gridCommand(&cobra.Command{
 		Use:   "envelope [--radii START:STOP:STEP] [--format latex] LOG[=LEGEND]...",
 		Short: "Upper envelope of several logs (the paper's Table 2 rows)",
 		Long: `At each radius, the largest certified accuracy among the logs (on ties, the log
 most accurate at radius 0), with that log's clean accuracy. The LaTeX output is
 byte for byte what the reference's latex_table_certified_accuracy_upper_envelope
-writes.
-
-` + logArgs,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			models, radii, format, err := o.load(args)
-			if err != nil {
-				return err
-			}
-			return analysis.UpperEnvelope(models, radii).Write(cmd.OutOrStdout(), format)
-		},
-	}
-	o.register(cmd, string(analysis.LaTeX))
-	return cmd
+writes.`,
+	}, analysis.LaTeX, func(m []analysis.Model, r []float64) tableWriter { return analysis.UpperEnvelope(m, r) })
 }
 
 func newTableCmd() *cobra.Command {
-	var o gridOptions
-	cmd := &cobra.Command{
+	return gridCommand(&cobra.Command{
 		Use:   "table [--radii START:STOP:STEP] [--format latex|markdown|csv|text] LOG[=LEGEND]...",
 		Short: "Certified accuracy of each log at each radius",
 		Long: `One row per log, one column per radius, the column maximum in bold (LaTeX) or
 starred (markdown, text), as the reference's latex_table_certified_accuracy and
-markdown_table_certified_accuracy write them. CSV keeps full precision.
-
-` + logArgs,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			models, radii, format, err := o.load(args)
-			if err != nil {
-				return err
-			}
-			return analysis.NewTable(models, radii).Write(cmd.OutOrStdout(), format)
-		},
-	}
-	o.register(cmd, string(analysis.Text))
-	return cmd
+markdown_table_certified_accuracy write them. CSV keeps full precision.`,
+	}, analysis.Text, func(m []analysis.Model, r []float64) tableWriter { return analysis.NewTable(m, r) })
 }
 
 func newBestCmd() *cobra.Command {
