@@ -54,31 +54,22 @@ type PredictLog struct {
 
 // ReadCertifyLog reads the certify log at path.
 func ReadCertifyLog(path string) (*CertifyLog, error) {
-	var log *CertifyLog
-	err := withFile(path, func(r io.Reader) (err error) {
-		log, err = ParseCertifyLog(r, path)
-		return err
-	})
-	return log, err
+	return readFile(path, ParseCertifyLog)
 }
 
 // ReadPredictLog reads the predict log at path.
 func ReadPredictLog(path string) (*PredictLog, error) {
-	var log *PredictLog
-	err := withFile(path, func(r io.Reader) (err error) {
-		log, err = ParsePredictLog(r, path)
-		return err
-	})
-	return log, err
+	return readFile(path, ParsePredictLog)
 }
 
-func withFile(path string, parse func(io.Reader) error) error {
+func readFile[T any](path string, parse func(io.Reader, string) (T, error)) (T, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		var zero T
+		return zero, err
 	}
 	defer f.Close()
-	return parse(f)
+	return parse(f, path)
 }
 
 // ParseCertifyLog parses a certify log; name is used in error messages.
@@ -94,7 +85,10 @@ func ParseCertifyLog(r io.Reader, name string) (*CertifyLog, error) {
 			Time:    field(f, "time", parseTimedelta),
 		})
 	})
-	return log, err
+	if err != nil {
+		return nil, err
+	}
+	return log, nil
 }
 
 // ParsePredictLog parses a predict log; name is used in error messages.
@@ -110,7 +104,10 @@ func ParsePredictLog(r io.Reader, name string) (*PredictLog, error) {
 			Time:        field(f, "time", parseTimedelta),
 		})
 	})
-	return log, err
+	if err != nil {
+		return nil, err
+	}
+	return log, nil
 }
 
 // parseLines checks the header, then hands every non-blank line to record as
