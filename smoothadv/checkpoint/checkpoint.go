@@ -57,6 +57,7 @@ func Read(r io.ReaderAt, size int64) (*Checkpoint, error) {
 	if size == 0 {
 		return nil, errors.New("empty file")
 	}
+	// A failed read leaves n short; the legacy reader then reports it.
 	var head [4]byte
 	n, _ := r.ReadAt(head[:], 0)
 	read := readLegacy

@@ -274,7 +274,7 @@ const legacyProtocol = 1001
 // the sorted storage keys), then for each key an int64 element count and
 // the storage's raw bytes.
 func readLegacy(r io.ReaderAt, size int64) (any, error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+	br := bufio.NewReader(io.NewSectionReader(r, 0, size))
 	next := func(what string, persistentLoad func(any) (any, error)) (any, error) {
 		pkl, err := readPickle(br)
 		if err == nil {

@@ -58,7 +58,7 @@ var opArgs = func() (t [256]opArg) {
 // verified pickles keeps a corrupt file from exhausting memory.
 func readPickle(r *bufio.Reader) ([]byte, error) {
 	var buf bytes.Buffer
-	frameEnd := 0
+	var frameEnd int64
 	for {
 		op, err := r.ReadByte()
 		if err != nil {
@@ -71,7 +71,7 @@ func readPickle(r *bufio.Reader) ([]byte, error) {
 		case argUnknown:
 			return nil, fmt.Errorf("unknown pickle opcode 0x%02x at byte %d", op, at)
 		case argStop:
-			if frameEnd > buf.Len() {
+			if frameEnd > int64(buf.Len()) {
 				return nil, fmt.Errorf("pickle frame ends after the pickle")
 			}
 			return buf.Bytes(), nil
@@ -94,7 +94,11 @@ func readPickle(r *bufio.Reader) ([]byte, error) {
 				err = copyN(&buf, r, n)
 			}
 			if err == nil && arg.kind == argFrame {
-				frameEnd = max(frameEnd, buf.Len()+int(n))
+				if n > math.MaxInt64-int64(buf.Len()) {
+					err = fmt.Errorf("frame length %d out of range", n)
+				} else {
+					frameEnd = max(frameEnd, int64(buf.Len())+n)
+				}
 			}
 		}
 		if err != nil {

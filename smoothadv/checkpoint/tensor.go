@@ -59,46 +59,37 @@ func (t *Tensor) NumElements() int64 {
 
 // Float32s returns a copy of the elements of a float32 tensor.
 func (t *Tensor) Float32s() ([]float32, error) {
-	if err := t.want(Float32); err != nil {
-		return nil, err
-	}
-	out := make([]float32, len(t.Data)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-	}
-	return out, nil
+	return elements(t, Float32, func(b []byte) float32 {
+		return math.Float32frombits(binary.LittleEndian.Uint32(b))
+	})
 }
 
 // Float64s returns a copy of the elements of a float64 tensor.
 func (t *Tensor) Float64s() ([]float64, error) {
-	if err := t.want(Float64); err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(t.Data)/8)
-	for i := range out {
-		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:]))
-	}
-	return out, nil
+	return elements(t, Float64, func(b []byte) float64 {
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	})
 }
 
 // Int64s returns a copy of the elements of an int64 tensor, such as
 // BatchNorm's num_batches_tracked.
 func (t *Tensor) Int64s() ([]int64, error) {
-	if err := t.want(Int64); err != nil {
-		return nil, err
-	}
-	out := make([]int64, len(t.Data)/8)
-	for i := range out {
-		out[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
-	}
-	return out, nil
+	return elements(t, Int64, func(b []byte) int64 {
+		return int64(binary.LittleEndian.Uint64(b))
+	})
 }
 
-func (t *Tensor) want(d DType) error {
+// elements decodes a tensor of dtype d, one element at a time.
+func elements[T any](t *Tensor, d DType, decode func([]byte) T) ([]T, error) {
 	if t.DType != d {
-		return fmt.Errorf("tensor is %s, not %s", t.DType, d)
+		return nil, fmt.Errorf("tensor is %s, not %s", t.DType, d)
 	}
-	return nil
+	es := d.Size()
+	out := make([]T, len(t.Data)/es)
+	for i := range out {
+		out[i] = decode(t.Data[es*i:])
+	}
+	return out, nil
 }
 
 // view is a tensor as pickled: a window of shape, strides (in elements) and

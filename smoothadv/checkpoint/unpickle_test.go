@@ -16,6 +16,7 @@ func TestReadPickleRefusesBadStreams(t *testing.T) {
 		{"huge BINUNICODE", "X\xff\xff\xff\xff.", "unexpected EOF"},
 		{"unknown opcode", "\x80\x02\xff.", "unknown pickle opcode 0xff"},
 		{"frame past the end", "\x80\x04\x95\x00\x01\x00\x00\x00\x00\x00\x00N.", "frame ends after"},
+		{"frame length past int64", "\x80\x04\x95\xfe\xff\xff\xff\xff\xff\xff\x7fN.", "out of range"},
 		{"no STOP", "\x80\x02N", "unexpected EOF"},
 		{"unterminated line", "I12", "unexpected EOF"},
 	} {

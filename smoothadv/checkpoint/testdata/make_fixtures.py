@@ -4,8 +4,9 @@ Usage: make_fixtures.py OUTDIR
 
 For every case NAME it writes NAME_legacy.pth.tar (torch's pre-1.6 format,
 as 2019 reference checkpoints are), NAME_zip.pth.tar (the zip format) and,
-for cases that load, NAME.json, which describes what both files hold: per tensor its name, shape,
-dtype, the SHA-256 of its contiguous little-endian bytes and its first values.
+for cases that load, NAME.json, which describes what both files hold: per
+tensor its name, shape, dtype, the SHA-256 of its contiguous little-endian
+bytes and its first values.
 """
 import collections
 import hashlib
@@ -17,76 +18,13 @@ import sys
 
 import torch
 import torch.nn as nn
-import torchvision
+
+# The reference architectures, with the reference's state_dict layout, as
+# smoothadv/models exports them to TorchScript.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "models"))
+from export_models import build  # noqa: E402
 
 torch.manual_seed(0)
-
-
-class NormalizeLayer(nn.Module):
-    """Like the reference's NormalizeLayer: no parameters, no buffers."""
-
-    def __init__(self, means, stds):
-        super().__init__()
-        self.means = means
-        self.stds = stds
-
-    def forward(self, x):
-        m = torch.tensor(self.means).view(1, -1, 1, 1)
-        s = torch.tensor(self.stds).view(1, -1, 1, 1)
-        return (x - m) / s
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        res = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + res)
-
-
-class CifarResNet(nn.Module):
-    """The reference's CIFAR ResNet: depth 6n+2, widths 16/32/64."""
-
-    def __init__(self, depth, num_classes):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.inplanes = 16
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._make_layer(16, n, 1)
-        self.layer2 = self._make_layer(32, n, 2)
-        self.layer3 = self._make_layer(64, n, 2)
-        self.avgpool = nn.AvgPool2d(8)
-        self.fc = nn.Linear(64, num_classes)
-
-    def _make_layer(self, planes, blocks, stride):
-        layers = [BasicBlock(self.inplanes, planes, stride)]
-        self.inplanes = planes
-        layers += [BasicBlock(planes, planes, 1) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x):
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-CIFAR = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def describe(t):
@@ -99,8 +37,9 @@ def describe(t):
     }
 
 
-def trained(arch, model, size):
+def trained(arch, size):
     """One SGD step, so that momentum buffers exist, as in a real checkpoint."""
+    model = build(arch)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
                           weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=30, gamma=0.1)
@@ -154,6 +93,7 @@ def views():
     sd["empty"] = torch.zeros(0, 5)
     sd["scalar"] = torch.tensor(7, dtype=torch.int64)
     sd["half"] = torch.tensor([1.5, -2.0], dtype=torch.float16)
+    sd["param"] = nn.Parameter(torch.full((2,), 0.25))  # as keep_vars=True saves
     ckpt = {"epoch": 3, "arch": "views", "state_dict": sd,
             "best_acc": 0.5, "note": "hello", "sizes": [1, (2, 3)]}
     want = {"epoch": 3, "arch": "views",
@@ -210,18 +150,9 @@ class Evil:
 
 def main(out):
     cases = {}
-    cases["cifar_resnet20"] = trained(
-        "cifar_resnet20", nn.Sequential(NormalizeLayer(*CIFAR),
-                                        CifarResNet(20, 10)), 32)
-    cases["cifar_resnet110"] = trained(
-        "cifar_resnet110", nn.Sequential(NormalizeLayer(*CIFAR),
-                                         CifarResNet(110, 10)), 32)
-    cases["resnet50"] = trained(
-        "resnet50", nn.Sequential(NormalizeLayer(*IMAGENET),
-                                  nn.DataParallel(torchvision.models.resnet50())), 64)
-    cases["oldids"] = with_old_ids(*trained(
-        "cifar_resnet20", nn.Sequential(NormalizeLayer(*CIFAR),
-                                        CifarResNet(20, 10)), 32))
+    for arch, size in (("cifar_resnet20", 32), ("cifar_resnet110", 32), ("resnet50", 64)):
+        cases[arch] = trained(arch, size)
+    cases["oldids"] = with_old_ids(*trained("cifar_resnet20", 32))
     cases["views"] = views()
     lin = nn.Linear(2, 2)
     adam = torch.optim.Adam(lin.parameters())
