@@ -123,8 +123,11 @@ func (s *storageSet) legacyLoad(id any) (any, error) {
 		return nil, err
 	}
 	root, err := s.root(t)
-	if err != nil || t.Get(5) == nil {
-		return root, err
+	if err != nil {
+		return nil, err
+	}
+	if t.Get(5) == nil {
+		return root, nil
 	}
 	// View metadata (view_key, offset, numel): files from before PyTorch
 	// 1.0 could save storages that were slices of others.
@@ -136,7 +139,7 @@ func (s *storageSet) legacyLoad(id any) (any, error) {
 	offset, errOff := toInt(vm.Get(1))
 	numel, errLen := toInt(vm.Get(2))
 	if !ok || errOff != nil || errLen != nil || offset < 0 || numel < 0 || numel > root.numel-offset {
-		return nil, fmt.Errorf("bad storage view %v of a storage of %d elements", vm, root.numel)
+		return nil, fmt.Errorf("bad storage view %v of a storage of %d elements", *vm, root.numel)
 	}
 	if v, ok := s.byKey[key]; ok {
 		if v.base != root || v.baseOffset != offset || v.numel != numel {
