@@ -38,6 +38,9 @@ func BestModels(models []Model, radii []float64) []Pick {
 }
 
 func pick(models []Model, radii []float64, preferClean bool) []Pick {
+	if len(models) == 0 {
+		return nil
+	}
 	acc := Accuracies(models, radii)
 	clean := Accuracies(models, []float64{0})
 	picks := make([]Pick, len(radii))

@@ -125,6 +125,9 @@ func TestEnvelopeTieBreak(t *testing.T) {
 	if strings.Join(legends, " ") != "A A B" {
 		t.Errorf("best models %v, want A A B", legends)
 	}
+	if e := UpperEnvelope(nil, radii); len(e) != 0 {
+		t.Errorf("envelope of no models: %v", e)
+	}
 	buf.Reset()
 	if err := UpperEnvelope(models, radii).Write(&buf, CSV); err != nil {
 		t.Fatal(err)
