@@ -1,0 +1,187 @@
+package certify
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The lines must read exactly like the reference's. The first is the first
+// line of shared/reference's certify log of Cohen et al.'s sigma = 0.25
+// model, rebuilt from its values.
+func TestRecordLines(t *testing.T) {
+	for _, tt := range []struct {
+		got, want string
+	}{
+		{CertifyRecord{0, 3, 3, 0.3774, 14172309 * time.Microsecond}.Line(), "0\t3\t3\t0.377\t1\t0:00:14.172309"},
+		{CertifyRecord{20, 7, -1, 0, 2 * time.Second}.Line(), "20\t7\t-1\t0.0\t0\t0:00:02"},
+		{CertifyRecord{40, 1, 1, 2.0, 90061 * time.Second}.Line(), "40\t1\t1\t2.0\t1\t1 day, 1:01:01"},
+		{CertifyRecord{60, 1, 1, 0.0000123, time.Microsecond}.Line(), "60\t1\t1\t1.23e-05\t1\t0:00:00.000001"},
+		{PredictRecord{5, 2, 2, 4, 1234567 * time.Microsecond}.Line(), "5\t2\t2\t4\t1\t0:00:01.234567"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// Every line of the reference's published certify logs passes the line
+// check that resume and merge use.
+func TestReferenceLogsParse(t *testing.T) {
+	root := "../../shared/reference/data/certify"
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), "sigma_") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		entries, valid, err := scanLog(data, certifyFormat)
+		if err != nil || valid != len(data) || len(entries) == 0 {
+			t.Errorf("%s: %d entries, valid %d of %d bytes, %v", path, len(entries), valid, len(data), err)
+		}
+		n++
+		return nil
+	})
+	if os.IsNotExist(err) {
+		t.Skipf("no reference logs: %v", err)
+	}
+	if err != nil || n == 0 {
+		t.Fatalf("read %d reference logs: %v", n, err)
+	}
+}
+
+func TestOpenLogNewWritesHeaderAndLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeFile(t, path, "stale content\n")
+	l, done, err := OpenLog[CertifyRecord](path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Len() != 0 {
+		t.Errorf("new log: %d done", done.Len())
+	}
+	if err := l.Write(CertifyRecord{Index: 0, Label: 1, Predict: 1, Radius: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	// Each line reaches the file as it is written.
+	if got, want := readFile(t, path), CertifyHeader+"\n0\t1\t1\t0.5\t1\t0:00:00\n"; got != want {
+		t.Errorf("file %q, want %q", got, want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := l.Write(CertifyRecord{}); err == nil {
+		t.Error("Write after Close: want an error")
+	}
+}
+
+func TestOpenLogResume(t *testing.T) {
+	good := PredictHeader + "\n0\t1\t1\t1\t1\t0:00:01\n10\t2\t-1\t2\t0\t0:00:01.500000\n"
+	for _, tt := range []struct {
+		name, content string
+		wantKept      string
+		wantDone      []int
+	}{
+		{"missing", "", PredictHeader + "\n", nil},
+		{"torn header", "idx\tlab", PredictHeader + "\n", nil},
+		{"complete", good, good, []int{0, 10}},
+		{"torn last line", good + "20\t3\t3", good, []int{0, 10}},
+		{"unparsable last line", good + "20\t3\tx\t3\t1\t0:00:01\n", good, []int{0, 10}},
+		{"unparsable lines at the end", good + "20\t3\n30\n", good, []int{0, 10}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "predictions")
+			if tt.content != "" {
+				writeFile(t, path, tt.content)
+			}
+			l, done, err := OpenLog[PredictRecord](path, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if got := readFile(t, path); got != tt.wantKept {
+				t.Errorf("kept %q, want %q", got, tt.wantKept)
+			}
+			var got []int
+			for _, i := range []int{0, 10, 20, 30} {
+				if done.Contains(i) {
+					got = append(got, i)
+				}
+			}
+			if !slices.Equal(got, tt.wantDone) || done.Len() != len(tt.wantDone) {
+				t.Errorf("done %v (len %d), want %v", got, done.Len(), tt.wantDone)
+			}
+			if last, ok := done.Last(); ok != (len(tt.wantDone) > 0) || ok && last != tt.wantDone[len(tt.wantDone)-1] {
+				t.Errorf("Last() = %d, %v", last, ok)
+			}
+			if err := l.Write(PredictRecord{Index: 20, Label: 3, Predict: 3, BasePredict: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := readFile(t, path), tt.wantKept+"20\t3\t3\t3\t1\t0:00:00\n"; got != want {
+				t.Errorf("after a write %q, want %q", got, want)
+			}
+			if rem := done.Remaining([]int{0, 10, 20, 30}); len(rem) != 4-len(tt.wantDone) {
+				t.Errorf("Remaining = %v", rem)
+			}
+		})
+	}
+}
+
+func TestOpenLogResumeRefusesDamage(t *testing.T) {
+	for _, tt := range []struct{ name, content string }{
+		{"other kind of log", PredictHeader + "\n"},
+		{"not a log", "hello\n"},
+		{"damage inside", CertifyHeader + "\n0\t1\t1\t0.5\t1\t0:00:01\nxx\n10\t1\t1\t0.5\t1\t0:00:01\n"},
+		{"duplicate index", CertifyHeader + "\n0\t1\t1\t0.5\t1\t0:00:01\n0\t1\t1\t0.5\t1\t0:00:01\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "log")
+			writeFile(t, path, tt.content)
+			if l, _, err := OpenLog[CertifyRecord](path, true); err == nil {
+				l.Close()
+				t.Fatal("want an error")
+			}
+			if got := readFile(t, path); got != tt.content {
+				t.Errorf("file changed to %q", got)
+			}
+		})
+	}
+}
+
+func TestIsTimedelta(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0:00:01": true, "0:00:01.234567": true, "12:34:56": true, "1 day, 0:00:00": true,
+		"-2 days, 23:59:59.999999": true, "0:0:01": false, "0:00:01.23": false, "": false,
+		"1 week, 0:00:00": false, "0:00": false,
+	} {
+		if got := isTimedelta(s); got != want {
+			t.Errorf("isTimedelta(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
