@@ -194,6 +194,8 @@ tb_error tb_group_counts(tb_tensor labels, const int64_t *sizes, int ngroups, in
     auto group = at::arange(ngroups, opts).repeat_interleave(sz);
     if (group.numel() != y.numel()) throw std::invalid_argument("group sizes do not add up to the number of labels");
     auto bins = at::bincount(group * num_classes + y, {}, ngroups * num_classes);
+    if (bins.numel() != ngroups * num_classes)
+      throw std::invalid_argument("a label lies outside [0, " + std::to_string(num_classes) + ")");
     *out = wrap(bins.view({ngroups, num_classes}));
   });
 }
