@@ -67,11 +67,7 @@ type Certified struct {
 
 // Certify runs CERTIFY on one input; see CertifyMany.
 func Certify(ctx context.Context, s Sampler, x Input, p CertifyParams) (Certified, error) {
-	res, err := CertifyMany(ctx, s, []Input{x}, p)
-	if err != nil {
-		return Certified{}, err
-	}
-	return res[0], nil
+	return only(CertifyMany(ctx, s, []Input{x}, p))
 }
 
 // CertifyMany runs CERTIFY (Cohen et al. 2019) on each input: the most
@@ -144,9 +140,14 @@ func (p PredictParams) validate() error {
 
 // Predict runs PREDICT on one input; see PredictMany.
 func Predict(ctx context.Context, s Sampler, x Input, p PredictParams) (int, error) {
-	res, err := PredictMany(ctx, s, []Input{x}, p)
+	return only(PredictMany(ctx, s, []Input{x}, p))
+}
+
+// only returns the single result of a call on one input.
+func only[T any](res []T, err error) (T, error) {
 	if err != nil {
-		return 0, err
+		var zero T
+		return zero, err
 	}
 	return res[0], nil
 }

@@ -44,24 +44,6 @@ func readTable(t *testing.T, path string, columns int) [][]string {
 	return rows
 }
 
-// testdata/format_general.tsv is Python's own format(value, '.P') output,
-// written by testdata/gen_format.py.
-func TestFormatGeneralMatchesPython(t *testing.T) {
-	for _, r := range readTable(t, "testdata/format_general.tsv", 3) {
-		v, err := strconv.ParseFloat(r[0], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := strconv.Atoi(r[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := FormatGeneral(v, p); got != r[2] {
-			t.Errorf("FormatGeneral(%s, %d) = %q, Python gives %q", r[0], p, got, r[2])
-		}
-	}
-}
-
 // testdata/timedelta.tsv is Python's str(datetime.timedelta(microseconds=us)).
 func TestFormatTimedeltaMatchesPython(t *testing.T) {
 	for _, r := range readTable(t, "testdata/timedelta.tsv", 2) {

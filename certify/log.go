@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smoothadv/smoothadv/certify/analysis/pyfmt"
 )
 
 // The reference's log headers.
@@ -29,7 +31,7 @@ type CertifyRecord struct {
 // the radius as '{:.3}', correct as 1 or 0, the time as a timedelta string.
 func (r CertifyRecord) Line() string {
 	return fmt.Sprintf("%d\t%d\t%d\t%s\t%d\t%s", r.Index, r.Label, r.Predict,
-		FormatGeneral(r.Radius, 3), correct(r.Predict, r.Label), FormatTimedelta(r.Elapsed))
+		pyfmt.G(r.Radius, 3), correct(r.Predict, r.Label), FormatTimedelta(r.Elapsed))
 }
 
 func (CertifyRecord) format() logFormat { return certifyFormat }
