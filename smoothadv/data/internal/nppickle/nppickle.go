@@ -8,11 +8,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -98,7 +100,7 @@ type Dtype struct {
 
 // itemSize is the width in bytes of one element, or an error for kinds this reader does not decode.
 func (d *Dtype) itemSize() (int, error) {
-	if len(d.Kind) == 2 && bytes.IndexByte([]byte("uif"), d.Kind[0]) >= 0 {
+	if len(d.Kind) == 2 && strings.IndexByte("uif", d.Kind[0]) >= 0 {
 		switch n := d.Kind[1] - '0'; n {
 		case 1, 2, 4, 8:
 			if d.Kind[0] != 'f' || n >= 4 {
@@ -146,6 +148,9 @@ type Array struct {
 }
 
 type ndarrayClass struct{}
+
+// errUnbuilt is for an array that _reconstruct made but no BUILD filled.
+var errUnbuilt = errors.New("numpy array without state")
 
 // reconstruct is numpy's _reconstruct(ndarray, (0,), b'b'): an empty array that BUILD then fills.
 type reconstruct struct{}
@@ -359,6 +364,9 @@ func Ints(v any) ([]int, error) {
 		}
 		return out, nil
 	case *Array:
+		if x.Dtype == nil {
+			return nil, errUnbuilt
+		}
 		if len(x.Shape) != 1 {
 			return nil, fmt.Errorf("integer array has shape %v, want 1-d", x.Shape)
 		}
@@ -381,6 +389,9 @@ func Uint8s(v any, want ...int) ([]byte, []int, error) {
 	a, ok := v.(*Array)
 	if !ok {
 		return nil, nil, fmt.Errorf("%T is not a numpy array", v)
+	}
+	if a.Dtype == nil {
+		return nil, nil, errUnbuilt
 	}
 	if a.Dtype.Kind != "u1" {
 		return nil, nil, fmt.Errorf("array dtype is %s, want uint8", a.Dtype.Kind)
