@@ -1,0 +1,177 @@
+package smoothing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// Job is a certify or predict run over examples of a dataset, writing one
+// reference-format line per example to Out as it goes.
+type Job struct {
+	Dataset data.Dataset
+	Sampler *Sampler // its Image is set by the run
+	Indices []int    // the selected (and sharded) examples, in order
+	Out     string
+	Resume  bool
+	// Group is how many examples are sampled together: their noisy copies
+	// share batches. 0 picks enough to fill a batch with the smallest round
+	// of samples (N0 for certify).
+	Group    int
+	Progress progress.Reporter
+}
+
+// example is a dataset example read for sampling.
+type example struct {
+	index, label int
+	image        []float32
+}
+
+// run drives the shared loop: resume, group the remaining examples, decide
+// each group with decide, write the lines.
+func run[R certify.Record](ctx context.Context, j Job, smallest int,
+	decide func(ctx context.Context, xs []certify.Input, group []example) ([]R, error)) error {
+	log, done, err := certify.OpenLog[R](j.Out, j.Resume)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	todo := done.Remaining(j.Indices)
+	group := j.Group
+	if group <= 0 {
+		group = max(1, j.Sampler.Batch/max(smallest, 1))
+	}
+	rep := j.Progress
+	if rep == nil {
+		rep = progress.Nop{}
+	}
+	rep.Start(len(j.Indices)-len(todo), len(j.Indices))
+	defer rep.Finish()
+
+	shape := j.Dataset.Shape()
+	var current []example
+	j.Sampler.Image = func(x certify.Input) ([]float32, error) { return current[x].image, nil }
+	finished := len(j.Indices) - len(todo)
+	for start := 0; start < len(todo); start += group {
+		ids := todo[start:min(start+group, len(todo))]
+		current = current[:0]
+		xs := make([]certify.Input, len(ids))
+		for k, i := range ids {
+			img := make([]float32, shape.Size())
+			label, err := j.Dataset.Read(i, nil, img)
+			if err != nil {
+				return fmt.Errorf("example %d: %w", i, err)
+			}
+			current = append(current, example{index: i, label: label, image: img})
+			xs[k] = certify.Input(k)
+		}
+		recs, err := decide(ctx, xs, current)
+		if err != nil {
+			return fmt.Errorf("examples %d..%d: %w", ids[0], ids[len(ids)-1], err)
+		}
+		for _, r := range recs {
+			if err := log.Write(r); err != nil {
+				return err
+			}
+		}
+		finished += len(ids)
+		rep.Update(finished)
+	}
+	return log.Close()
+}
+
+// perExample splits a group's wall time evenly among its examples, so the
+// time column keeps the reference's meaning of seconds per example.
+func perExample(start time.Time, n int) time.Duration {
+	return time.Since(start) / time.Duration(n)
+}
+
+// Certify runs CERTIFY on every example of the job.
+func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
+	return run(ctx, j, p.N0, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.CertifyRecord, error) {
+		start := time.Now()
+		res, err := certify.CertifyMany(ctx, j.Sampler, xs, p)
+		if err != nil {
+			return nil, err
+		}
+		elapsed := perExample(start, len(xs))
+		recs := make([]certify.CertifyRecord, len(res))
+		for k, r := range res {
+			recs[k] = certify.CertifyRecord{Index: group[k].index, Label: group[k].label, Predict: r.Class,
+				Radius: r.Radius, Elapsed: elapsed}
+		}
+		return recs, nil
+	})
+}
+
+// Prepare is called on each group of examples before PREDICT samples them:
+// it may replace the images in place (an attack) and returns the base
+// classifier's prediction on each, without noise.
+type Prepare func(ctx context.Context, images [][]float32, labels []int) ([]int, error)
+
+// Predict runs PREDICT on every example of the job.
+func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepare) error {
+	return run(ctx, j, p.N, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.PredictRecord, error) {
+		start := time.Now()
+		images := make([][]float32, len(group))
+		labels := make([]int, len(group))
+		for k, e := range group {
+			images[k], labels[k] = e.image, e.label
+		}
+		base, err := prepare(ctx, images, labels)
+		if err != nil {
+			return nil, err
+		}
+		for k := range group {
+			group[k].image = images[k]
+		}
+		classes, err := certify.PredictMany(ctx, j.Sampler, xs, p)
+		if err != nil {
+			return nil, err
+		}
+		elapsed := perExample(start, len(xs))
+		recs := make([]certify.PredictRecord, len(classes))
+		for k, c := range classes {
+			recs[k] = certify.PredictRecord{Index: group[k].index, Label: group[k].label, Predict: c,
+				BasePredict: base[k], Elapsed: elapsed}
+		}
+		return recs, nil
+	})
+}
+
+// BasePredictions is the Prepare of a predict run without attack: the base
+// classifier's argmax on the clean images.
+func BasePredictions(m Classifier, device string, shape []int64) Prepare {
+	return func(_ context.Context, images [][]float32, _ []int) ([]int, error) {
+		return Argmax(m, device, shape, images)
+	}
+}
+
+// Argmax is the base classifier's prediction on each image, without noise.
+func Argmax(m Classifier, device string, shape []int64, images [][]float32) ([]int, error) {
+	var host []float32
+	for _, img := range images {
+		host = append(host, img...)
+	}
+	sc := torchbind.NewScope()
+	defer sc.Close()
+	x := sc.FromFloat32(host, device, append([]int64{int64(len(images))}, shape...)...)
+	pred := sc.Argmax(m.Infer(sc, x), 1)
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	p, err := pred.Int64s()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(p))
+	for i, v := range p {
+		out[i] = int(v)
+	}
+	return out, nil
+}
