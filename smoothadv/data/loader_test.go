@@ -40,22 +40,29 @@ func (d *indexDataset) Read(i int, rng *rand.Rand, dst []float32) (int, error) {
 	return i % 10, nil
 }
 
-// epochOf reads a whole epoch and returns copies of its batches.
-func epochOf(t *testing.T, l *Loader, epoch int) []Batch {
-	t.Helper()
-	e := l.Epoch(context.Background(), epoch)
+// drain passes every batch of e to fn, then closes e.
+func drain(tb testing.TB, e *Epoch, fn func(*Batch)) {
+	tb.Helper()
 	defer e.Close()
-	var out []Batch
 	for {
 		b, err := e.Next()
 		if err == io.EOF {
-			break
+			return
 		}
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
-		out = append(out, Batch{b.Shape, slices.Clone(b.Images), slices.Clone(b.Labels), slices.Clone(b.Indices)})
+		fn(b)
 	}
+}
+
+// epochOf reads a whole epoch and returns copies of its batches.
+func epochOf(t *testing.T, l *Loader, epoch int) []Batch {
+	t.Helper()
+	var out []Batch
+	drain(t, l.Epoch(context.Background(), epoch), func(b *Batch) {
+		out = append(out, Batch{b.Shape, slices.Clone(b.Images), slices.Clone(b.Labels), slices.Clone(b.Indices)})
+	})
 	if len(out) != l.Len() {
 		t.Fatalf("%d batches, Len() says %d", len(out), l.Len())
 	}
@@ -149,19 +156,8 @@ func TestLoaderSameBatchesForAnyWorkers(t *testing.T) {
 
 func TestLoaderReusesBuffers(t *testing.T) {
 	l := newLoader(t, &indexDataset{n: 1000, failAt: -1}, Options{BatchSize: 8, Workers: 2, Prefetch: 3})
-	e := l.Epoch(context.Background(), 0)
-	defer e.Close()
 	buffers := map[*float32]bool{}
-	for {
-		b, err := e.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		buffers[&b.Images[0]] = true
-	}
+	drain(t, l.Epoch(context.Background(), 0), func(b *Batch) { buffers[&b.Images[0]] = true })
 	if len(buffers) > 4 {
 		t.Fatalf("%d image buffers for 125 batches, want at most prefetch + 1 = 4", len(buffers))
 	}
@@ -249,18 +245,7 @@ func BenchmarkLoaderFashionMNIST(b *testing.B) {
 	}
 	images := 0
 	for epoch := 0; b.Loop(); epoch++ {
-		e := l.Epoch(context.Background(), epoch)
-		for {
-			batch, err := e.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			images += batch.Len()
-		}
-		e.Close()
+		drain(b, l.Epoch(context.Background(), epoch), func(batch *Batch) { images += batch.Len() })
 	}
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 }

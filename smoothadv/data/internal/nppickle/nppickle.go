@@ -1,7 +1,8 @@
 // Package nppickle reads Python pickles that hold dicts, lists and numpy arrays, such as the
 // CIFAR-10 and downsampled-ImageNet batches. A pickle may name any Python callable; this reader
-// allows only the few needed to rebuild numpy arrays and refuses every other name, so a hostile
-// file can only fail to load.
+// allows only the few needed to rebuild numpy arrays (and the inert OrderedDict, object and
+// copy_reg._reconstructor that gopickle resolves itself) and refuses every other name, so a
+// hostile file can only fail to load.
 package nppickle
 
 import (
