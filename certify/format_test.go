@@ -75,3 +75,37 @@ func TestFormatTimedeltaRounding(t *testing.T) {
 		}
 	}
 }
+
+// ParseTimedelta reads back every string Python wrote in
+// testdata/timedelta.tsv, negative days included.
+func TestParseTimedeltaMatchesPython(t *testing.T) {
+	for _, r := range readTable(t, "testdata/timedelta.tsv", 2) {
+		us, err := strconv.ParseInt(r[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseTimedelta(r[1])
+		if want := time.Duration(us) * time.Microsecond; err != nil || got != want {
+			t.Errorf("ParseTimedelta(%q) = %v, %v; want %v", r[1], got, err, want)
+		}
+	}
+}
+
+func TestParseTimedeltaForms(t *testing.T) {
+	for s, want := range map[string]time.Duration{
+		"0:00:01.5":         1500 * time.Millisecond,
+		"2:03:04":           2*time.Hour + 3*time.Minute + 4*time.Second,
+		"1 day, 0:00:01.5":  24*time.Hour + 1500*time.Millisecond,
+		"0:00:00.000000001": 1,
+	} {
+		if got, err := ParseTimedelta(s); err != nil || got != want {
+			t.Errorf("ParseTimedelta(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "14s", "0:0:01", "0:00:01.", "0:00:60", "0:60:00", "0:00:01.0000000001",
+		"2 weeks, 0:00:01", "x days, 0:00:01", "-0:00:01", "0:00"} {
+		if got, err := ParseTimedelta(s); err == nil {
+			t.Errorf("ParseTimedelta(%q) = %v, want an error", s, got)
+		}
+	}
+}

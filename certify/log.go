@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smoothadv/smoothadv/certify/analysis/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/pyfmt"
 )
 
 // The reference's log headers.
@@ -112,35 +112,14 @@ func (f logFormat) parseIndex(line string) (int, error) {
 	return idx, nil
 }
 
-// isTimedelta reports whether s has the shape FormatTimedelta writes.
+// isTimedelta reports whether s has the shape FormatTimedelta writes: what
+// ParseTimedelta reads, with a fraction, if any, of exactly six digits.
 func isTimedelta(s string) bool {
-	if days, rest, ok := strings.Cut(s, ", "); ok {
-		n, unit, _ := strings.Cut(days, " ")
-		if _, err := strconv.Atoi(n); err != nil || unit != "day" && unit != "days" {
-			return false
-		}
-		s = rest
-	}
-	hms, frac, hasFrac := strings.Cut(s, ".")
-	parts := strings.Split(hms, ":")
-	if len(parts) != 3 || hasFrac && (len(frac) != 6 || !isDigits(frac)) {
+	if _, err := ParseTimedelta(s); err != nil {
 		return false
 	}
-	for i, p := range parts {
-		if !isDigits(p) || i > 0 && len(p) != 2 {
-			return false
-		}
-	}
-	return true
-}
-
-func isDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
+	_, frac, hasFrac := strings.Cut(s, ".")
+	return !hasFrac || len(frac) == 6
 }
 
 // entry is one valid line of a log.

@@ -179,6 +179,7 @@ func TestIsTimedelta(t *testing.T) {
 		"0:00:01": true, "0:00:01.234567": true, "12:34:56": true, "1 day, 0:00:00": true,
 		"-2 days, 23:59:59.999999": true, "0:0:01": false, "0:00:01.23": false, "": false,
 		"1 week, 0:00:00": false, "0:00": false,
+		"0:00:60": false, "0:00:01.000000": true, "0:00:01.1234567": false,
 	} {
 		if got := isTimedelta(s); got != want {
 			t.Errorf("isTimedelta(%q) = %v, want %v", s, got, want)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/smoothadv/smoothadv/certify/analysis/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/pyfmt"
 )
 
 // Pick is the model chosen at one radius.

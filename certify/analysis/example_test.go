@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
 )
 
@@ -15,7 +16,7 @@ func Example() {
 	}
 	var models []analysis.Model
 	for _, legend := range []string{"$\\sigma = 0.25$", "$\\sigma = 0.50$"} {
-		log, err := analysis.ParseCertifyLog(strings.NewReader(analysis.CertifyHeader+"\n"+logs[legend]), legend)
+		log, err := analysis.ParseCertifyLog(strings.NewReader(certify.CertifyHeader+"\n"+logs[legend]), legend)
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -13,22 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// CertifyHeader and PredictHeader are the first lines of the reference's
-// certify and predict logs.
-const (
-	CertifyHeader = "idx\tlabel\tpredict\tradius\tcorrect\ttime"
-	PredictHeader = "idx\tlabel\tpredict\tbasePredict\tcorrect\ttime"
+	"github.com/smoothadv/smoothadv/certify"
 )
-
-// Abstain is the class a smoothed classifier reports when it abstains.
-const Abstain = -1
 
 // CertifyRecord is one line of a certify log.
 type CertifyRecord struct {
 	Idx, Label, Predict int
-	Radius              float64 // L2 radius; 0 when Predict is Abstain
+	Radius              float64 // L2 radius; 0 when Predict is certify.Abstain
 	Correct             bool
 	Time                time.Duration
 }
@@ -75,14 +67,14 @@ func readFile[T any](path string, parse func(io.Reader, string) (T, error)) (T, 
 // ParseCertifyLog parses a certify log; name is used in error messages.
 func ParseCertifyLog(r io.Reader, name string) (*CertifyLog, error) {
 	log := &CertifyLog{Path: name}
-	err := parseLines(r, name, CertifyHeader, func(f *fields) {
+	err := parseLines(r, name, certify.CertifyHeader, func(f *fields) {
 		log.Records = append(log.Records, CertifyRecord{
 			Idx:     field(f, "idx", toInt),
 			Label:   field(f, "label", toInt),
 			Predict: field(f, "predict", toInt),
 			Radius:  field(f, "radius", toFloat),
 			Correct: field(f, "correct", toBit),
-			Time:    field(f, "time", parseTimedelta),
+			Time:    field(f, "time", certify.ParseTimedelta),
 		})
 	})
 	if err != nil {
@@ -94,14 +86,14 @@ func ParseCertifyLog(r io.Reader, name string) (*CertifyLog, error) {
 // ParsePredictLog parses a predict log; name is used in error messages.
 func ParsePredictLog(r io.Reader, name string) (*PredictLog, error) {
 	log := &PredictLog{Path: name}
-	err := parseLines(r, name, PredictHeader, func(f *fields) {
+	err := parseLines(r, name, certify.PredictHeader, func(f *fields) {
 		log.Records = append(log.Records, PredictRecord{
 			Idx:         field(f, "idx", toInt),
 			Label:       field(f, "label", toInt),
 			Predict:     field(f, "predict", toInt),
 			BasePredict: field(f, "basePredict", toInt),
 			Correct:     field(f, "correct", toBit),
-			Time:        field(f, "time", parseTimedelta),
+			Time:        field(f, "time", certify.ParseTimedelta),
 		})
 	})
 	if err != nil {

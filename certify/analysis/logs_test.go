@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smoothadv/smoothadv/certify"
 )
 
 func TestParseCertifyLog(t *testing.T) {
-	in := CertifyHeader + "\n" +
+	in := certify.CertifyHeader + "\n" +
 		"0\t3\t3\t0.377\t1\t0:00:14.172309\n" +
 		"\n" +
 		"10\t8\t-1\t0.0\t0\t1 day, 2:03:04\n"
@@ -19,7 +21,7 @@ func TestParseCertifyLog(t *testing.T) {
 	}
 	want := []CertifyRecord{
 		{Idx: 0, Label: 3, Predict: 3, Radius: 0.377, Correct: true, Time: 14*time.Second + 172309*time.Microsecond},
-		{Idx: 10, Label: 8, Predict: Abstain, Radius: 0, Correct: false, Time: 26*time.Hour + 3*time.Minute + 4*time.Second},
+		{Idx: 10, Label: 8, Predict: certify.Abstain, Radius: 0, Correct: false, Time: 26*time.Hour + 3*time.Minute + 4*time.Second},
 	}
 	if len(log.Records) != len(want) {
 		t.Fatalf("%d records, want %d", len(log.Records), len(want))
@@ -32,7 +34,7 @@ func TestParseCertifyLog(t *testing.T) {
 }
 
 func TestParsePredictLog(t *testing.T) {
-	in := PredictHeader + "\n0\t3\t5\t3\t0\t0:00:01.500000\n"
+	in := certify.PredictHeader + "\n0\t3\t5\t3\t0\t0:00:01.500000\n"
 	log, err := ParsePredictLog(strings.NewReader(in), "p")
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +50,16 @@ func TestMalformedLogs(t *testing.T) {
 	good := "0\t3\t3\t0.377\t1\t0:00:14.172309\n"
 	for _, c := range []struct{ in, want string }{
 		{"", "f.tsv: empty file"},
-		{CertifyHeader + "\n", "f.tsv: no records"},
-		{PredictHeader + "\n" + good, "f.tsv:1: header"},
-		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\n", "f.tsv:3: 5 fields, want 6"},
-		{CertifyHeader + "\n" + good + "x\t3\t3\t0.5\t1\t0:00:01\n", `f.tsv:3: column idx: "x": not an integer`},
-		{CertifyHeader + "\n" + good + "1\t3\t3\tabc\t1\t0:00:01\n", `f.tsv:3: column radius: "abc": not a number`},
-		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\tTrue\t0:00:01\n", `f.tsv:3: column correct: "True": want 0 or 1`},
-		{CertifyHeader + "\n" + good + "\n1\t3\t3\t0.5\t1\t14s\n", `f.tsv:4: column time: "14s"`},
-		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:0:01\n", `f.tsv:3: column time`},
-		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:00:01.\n", `f.tsv:3: column time`},
-		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t2 weeks, 0:00:01\n", `f.tsv:3: column time`},
+		{certify.CertifyHeader + "\n", "f.tsv: no records"},
+		{certify.PredictHeader + "\n" + good, "f.tsv:1: header"},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\n", "f.tsv:3: 5 fields, want 6"},
+		{certify.CertifyHeader + "\n" + good + "x\t3\t3\t0.5\t1\t0:00:01\n", `f.tsv:3: column idx: "x": not an integer`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\tabc\t1\t0:00:01\n", `f.tsv:3: column radius: "abc": not a number`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\tTrue\t0:00:01\n", `f.tsv:3: column correct: "True": want 0 or 1`},
+		{certify.CertifyHeader + "\n" + good + "\n1\t3\t3\t0.5\t1\t14s\n", `f.tsv:4: column time: "14s"`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:0:01\n", `f.tsv:3: column time`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:00:01.\n", `f.tsv:3: column time`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t2 weeks, 0:00:01\n", `f.tsv:3: column time`},
 	} {
 		_, err := ParseCertifyLog(strings.NewReader(c.in), "f.tsv")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -69,7 +71,7 @@ func TestMalformedLogs(t *testing.T) {
 func TestReadLogErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "predictions")
-	if err := os.WriteFile(bad, []byte(PredictHeader+"\n0\t1\t1\t1\t2\t0:00:01\n"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte(certify.PredictHeader+"\n0\t1\t1\t1\t2\t0:00:01\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadPredictLog(bad); err == nil || !strings.Contains(err.Error(), bad+":2: column correct") {

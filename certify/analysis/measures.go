@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"math"
+
+	"github.com/smoothadv/smoothadv/certify"
 )
 
 // CertifiedAccuracy is the fraction of lines that are correct with a
@@ -44,7 +46,7 @@ func (l *CertifyLog) CertifiedAccuracies(radii []float64) []float64 {
 func (l *CertifyLog) AbstentionRate() float64 {
 	n := 0
 	for _, rec := range l.Records {
-		if rec.Predict == Abstain {
+		if rec.Predict == certify.Abstain {
 			n++
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/certify"
 )
 
 // handModels are three small logs whose accuracies are easy to work out by
@@ -22,7 +24,7 @@ func handModels(t *testing.T) []Model {
 	}
 	var models []Model
 	for _, name := range []string{"A", "B", "C"} {
-		log, err := ParseCertifyLog(strings.NewReader(CertifyHeader+"\n"+logs[name]), name)
+		log, err := ParseCertifyLog(strings.NewReader(certify.CertifyHeader+"\n"+logs[name]), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +54,7 @@ func TestMeasures(t *testing.T) {
 	if got := LinfRadius(0.5, 3*32*32); math.Abs(got-0.009021097956087904) > 1e-18 {
 		t.Errorf("L-infinity radius %v", got)
 	}
-	pred, err := ParsePredictLog(strings.NewReader(PredictHeader+"\n0\t1\t1\t1\t1\t0:00:01\n1\t1\t2\t1\t0\t0:00:01\n2\t1\t1\t1\t1\t0:00:01\n3\t1\t-1\t1\t0\t0:00:01\n"), "p")
+	pred, err := ParsePredictLog(strings.NewReader(certify.PredictHeader+"\n0\t1\t1\t1\t1\t0:00:01\n1\t1\t2\t1\t0\t0:00:01\n2\t1\t1\t1\t1\t0:00:01\n3\t1\t-1\t1\t0\t0:00:01\n"), "p")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
-	"github.com/smoothadv/smoothadv/certify/analysis/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/pyfmt"
 )
 
 // Options holds the settings of Compare; zero values take the defaults.
@@ -159,7 +160,7 @@ func Compare(a, b *analysis.CertifyLog, opt Options) (*Result, error) {
 		}
 		if p[0].Predict == p[1].Predict {
 			res.SamePredict++
-		} else if p[0].Predict != analysis.Abstain && p[1].Predict != analysis.Abstain {
+		} else if p[0].Predict != certify.Abstain && p[1].Predict != certify.Abstain {
 			res.Disagree++
 		}
 	}

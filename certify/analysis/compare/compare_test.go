@@ -10,9 +10,10 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
-	"github.com/smoothadv/smoothadv/certify/analysis/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/pyfmt"
 )
 
 func cohenLogs(t *testing.T) []*analysis.CertifyLog {
@@ -71,7 +72,7 @@ func fromLog(l *analysis.CertifyLog, sigma float64, rng *rand.Rand) smoothed {
 	var g smoothed
 	for _, r := range l.Records {
 		top, p := r.Predict, distuv.UnitNormal.CDF(r.Radius/sigma)
-		if r.Predict == analysis.Abstain {
+		if r.Predict == certify.Abstain {
 			top, p = r.Label, 0.3+0.25*rng.Float64()
 		}
 		g.labels, g.top, g.p = append(g.labels, r.Label), append(g.top, top), append(g.p, p)
@@ -98,7 +99,7 @@ func (g smoothed) certify(t *testing.T, sigma float64, seed uint64) *analysis.Ce
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := analysis.CertifyRecord{Idx: i, Label: g.labels[i], Predict: analysis.Abstain}
+		rec := analysis.CertifyRecord{Idx: i, Label: g.labels[i], Predict: certify.Abstain}
 		if lower >= 0.5 {
 			// The log keeps the radius to Python's '{:.3}'.
 			rec.Radius, _ = strconv.ParseFloat(pyfmt.G(sigma*distuv.UnitNormal.Quantile(lower), 3), 64)
