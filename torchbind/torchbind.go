@@ -93,6 +93,9 @@ func SetNumThreads(n int) error {
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int { return int(C.tb_get_num_threads()) }
 
+// Version is the libtorch version the shim was compiled against.
+func Version() string { return C.GoString(C.tb_torch_version()) }
+
 // cShape converts a Go shape for C; the slice must stay alive during the call.
 func cShape(shape []int64) (*C.int64_t, C.int, error) {
 	if len(shape) > C.TB_MAX_DIMS {

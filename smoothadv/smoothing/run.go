@@ -109,21 +109,22 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 	})
 }
 
-// Prepare is called on each group of examples before PREDICT samples them:
-// it may replace the images in place (an attack) and returns the base
-// classifier's prediction on each, without noise.
-type Prepare func(ctx context.Context, images [][]float32, labels []int) ([]int, error)
+// Prepare is called on each group of examples (dataset indices, images,
+// labels) before PREDICT samples them: it may replace the images in place (an
+// attack) and returns the base classifier's prediction on each, without noise.
+type Prepare func(ctx context.Context, indices []int, images [][]float32, labels []int) ([]int, error)
 
 // Predict runs PREDICT on every example of the job.
 func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepare) error {
 	return run(ctx, j, p.N, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.PredictRecord, error) {
 		start := time.Now()
+		indices := make([]int, len(group))
 		images := make([][]float32, len(group))
 		labels := make([]int, len(group))
 		for k, e := range group {
-			images[k], labels[k] = e.image, e.label
+			indices[k], images[k], labels[k] = e.index, e.image, e.label
 		}
-		base, err := prepare(ctx, images, labels)
+		base, err := prepare(ctx, indices, images, labels)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +148,7 @@ func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepar
 // BasePredictions is the Prepare of a predict run without attack: the base
 // classifier's argmax on the clean images.
 func BasePredictions(m Classifier, device string, shape []int64) Prepare {
-	return func(_ context.Context, images [][]float32, _ []int) ([]int, error) {
+	return func(_ context.Context, _ []int, images [][]float32, _ []int) ([]int, error) {
 		return Argmax(m, device, shape, images)
 	}
 }

@@ -1,4 +1,6 @@
 // Element-wise, shape, loss and random-number operations.
+#include <torch/version.h>
+
 #include "common.h"
 
 using namespace torchbind;
@@ -283,6 +285,8 @@ tb_error tb_set_num_threads(int n) {
 }
 
 int tb_get_num_threads(void) { return at::get_num_threads(); }
+
+const char *tb_torch_version(void) { return TORCH_VERSION; }
 
 tb_error tb_cuda_device_count(int *n) {
   return guard([&] { *n = static_cast<int>(torch::cuda::device_count()); });

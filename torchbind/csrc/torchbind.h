@@ -146,6 +146,8 @@ tb_error tb_module_set_floats(tb_module m, const char *path, const double *value
 tb_error tb_cuda_device_count(int *n);
 tb_error tb_set_num_threads(int n);
 int tb_get_num_threads(void);
+/* The libtorch version the shim was compiled against, e.g. "1.13.0". */
+const char *tb_torch_version(void);
 
 #ifdef __cplusplus
 }
