@@ -1,10 +1,12 @@
 // Package stats holds the statistics that CERTIFY and PREDICT rely on: the
 // one-sided Clopper-Pearson lower bound, scipy's two-sided binomial test and
-// the standard normal quantile, computed to near double precision for sample
+// the standard normal quantile, and the binomial upper tail that the
+// comparison of logs uses, computed to near double precision for sample
 // sizes up to 10^7 and beyond.
 package stats
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -126,4 +128,27 @@ func bd0(x, m float64) float64 {
 		sum = next
 	}
 	return sum
+}
+
+// BinomialAtLeast returns P(X >= k) for X ~ Binomial(n, p): 1 for k <= 0
+// and 0 for k > n. The tail is summed outward from k to near double
+// precision, also far into the tail.
+//
+// n >= 0 and 0 <= p <= 1, otherwise an error is returned.
+func BinomialAtLeast(k, n int, p float64) (float64, error) {
+	if n < 0 {
+		return 0, fmt.Errorf("binomial tail: need n >= 0, got %d", n)
+	}
+	if !(p >= 0 && p <= 1) {
+		return 0, fmt.Errorf("binomial tail: need 0 <= p <= 1, got %v", p)
+	}
+	switch {
+	case k <= 0:
+		return 1, nil
+	case k > n, p == 0:
+		return 0, nil
+	case p == 1:
+		return 1, nil
+	}
+	return math.Exp(newBinom(n, p).logUpperTail(k)), nil
 }

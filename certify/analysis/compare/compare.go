@@ -43,6 +43,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/stats"
 )
 
 // Options holds the settings of Compare; zero values take the defaults.
@@ -164,7 +165,9 @@ func Compare(a, b *analysis.CertifyLog, opt Options) (*Result, error) {
 			res.Disagree++
 		}
 	}
-	res.PredictP = binomialAtLeast(res.Disagree, res.Shared, math.Min(1, 2*opt.Alpha))
+	if res.PredictP, err = stats.BinomialAtLeast(res.Disagree, res.Shared, math.Min(1, 2*opt.Alpha)); err != nil {
+		return nil, err
+	}
 	pvalues := []float64{res.PredictP}
 	for _, r := range opt.Radii {
 		rr := Radius{Radius: r, AccA: a.CertifiedAccuracy(r), AccB: b.CertifiedAccuracy(r)}

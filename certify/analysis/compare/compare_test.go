@@ -14,6 +14,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
 	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/certify/stats"
 )
 
 func cohenLogs(t *testing.T) []*analysis.CertifyLog {
@@ -95,7 +96,7 @@ func (g smoothed) certify(t *testing.T, sigma float64, seed uint64) *analysis.Ce
 			pick, pA = other, 1-g.p[i]
 		}
 		nA := int(distuv.Binomial{N: n, P: pA, Src: src}.Rand())
-		lower, _, err := ClopperPearson(nA, n, 1-2*alpha)
+		lower, err := stats.ClopperPearsonLower(nA, n, alpha) // CERTIFY's bound
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,7 @@ import (
 	"math"
 	"sort"
 
-	"gonum.org/v1/gonum/mathext"
-	"gonum.org/v1/gonum/stat/distuv"
+	"github.com/smoothadv/smoothadv/certify/stats"
 )
 
 // ClopperPearson is the exact two-sided confidence interval, at confidence
@@ -14,7 +13,9 @@ import (
 // alpha/2 quantile of Beta(k, n-k+1) and the 1-alpha/2 quantile of
 // Beta(k+1, n-k), alpha = 1-conf (statsmodels' proportion_confint with
 // method="beta"). The ends are 0 at k = 0 and 1 at k = n, where the Beta
-// parameters would be 0.
+// parameters would be 0. Both ends are CERTIFY's one-sided bound
+// (stats.ClopperPearsonLower) at alpha/2, the upper one by symmetry as
+// 1 - the lower bound for the n-k failures.
 func ClopperPearson(k, n int, conf float64) (lo, hi float64, err error) {
 	if n <= 0 || k < 0 || k > n {
 		return 0, 0, fmt.Errorf("clopper-pearson: %d successes in %d trials", k, n)
@@ -22,45 +23,35 @@ func ClopperPearson(k, n int, conf float64) (lo, hi float64, err error) {
 	if !(conf > 0 && conf < 1) {
 		return 0, 0, fmt.Errorf("clopper-pearson: confidence %v not in (0, 1)", conf)
 	}
-	alpha := 1 - conf
-	lo, hi = 0, 1
-	if k > 0 {
-		lo = distuv.Beta{Alpha: float64(k), Beta: float64(n - k + 1)}.Quantile(alpha / 2)
+	alpha := (1 - conf) / 2
+	if lo, err = stats.ClopperPearsonLower(k, n, alpha); err != nil {
+		return 0, 0, err
 	}
-	if k < n {
-		hi = distuv.Beta{Alpha: float64(k + 1), Beta: float64(n - k)}.Quantile(1 - alpha/2)
+	failures, err := stats.ClopperPearsonLower(n-k, n, alpha)
+	if err != nil {
+		return 0, 0, err
 	}
-	return lo, hi, nil
-}
-
-// binomialAtLeast is P(X >= k) for X ~ Binomial(n, p), through the identity
-// P(X >= k) = I_p(k, n-k+1) (the regularized incomplete beta function),
-// which stays accurate far into the tail.
-func binomialAtLeast(k, n int, p float64) float64 {
-	switch {
-	case k <= 0:
-		return 1
-	case k > n:
-		return 0
-	case p <= 0:
-		return 0
-	case p >= 1:
-		return 1
-	}
-	return mathext.RegIncBeta(float64(k), float64(n-k+1), p)
+	return lo, 1 - failures, nil
 }
 
 // McNemar is the exact two-sided McNemar test of b pairs (1, 0) against c
 // pairs (0, 1): under the null of a symmetric table, b ~ Binomial(b+c, 1/2),
 // and the p-value is the probability of a split at least as uneven,
 // min(1, 2 P(X <= min(b, c))). This equals scipy's two-sided binom_test at
-// p = 1/2.
+// p = 1/2 (stats.BinomTestTwoSided), except that a p-value below the
+// smallest float64 is 0 here, where scipy's summation leaves a few
+// subnormal units of noise. b and c must not be negative.
 func McNemar(b, c int) float64 {
 	n, m := b+c, min(b, c)
 	if n == 0 {
 		return 1
 	}
-	return math.Min(1, 2*binomialAtLeast(n-m, n, 0.5)) // P(X <= m) = P(X >= n-m) by symmetry
+	// P(X <= m) = P(X >= n-m) by symmetry.
+	tail, err := stats.BinomialAtLeast(n-m, n, 0.5)
+	if err != nil {
+		panic(fmt.Sprintf("compare: McNemar(%d, %d): %v", b, c, err))
+	}
+	return math.Min(1, 2*tail)
 }
 
 // Holm adjusts p-values for testing them all at once (Holm 1979): the i-th
