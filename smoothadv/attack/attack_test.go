@@ -3,11 +3,17 @@ package attack
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
+
+// Models are classifiers.
+var _ Classifier = (*models.Model)(nil)
 
 func TestValidateRejectsBadConfigs(t *testing.T) {
 	ok := Config{Kind: PGD, Epsilon: 0.25, Steps: 1, NoiseVectors: 1}
@@ -91,7 +97,7 @@ func TestDDNScheduleMatchesTorch(t *testing.T) {
 }
 
 func TestAttackRejectsBadTensors(t *testing.T) {
-	model, _ := loadLinear(t)
+	model, _ := loadLinear(t, "cpu")
 	s := torchbind.NewScope()
 	defer s.Close()
 	p := newProblem(2, 2, 1)
@@ -135,20 +141,20 @@ func TestAttackRejectsBadTensors(t *testing.T) {
 	}
 }
 
-// attacks are the variants the properties below must hold for.
-func attacks(eps float64, steps int) []struct {
+// variant is an attack configuration under test; noise false attacks the
+// base classifier without noise.
+type variant struct {
 	name  string
 	c     Config
 	noise bool
-} {
+}
+
+// attacks are the variants the properties below must hold for.
+func attacks(eps float64, steps int) []variant {
 	pgd := Config{Kind: PGD, Epsilon: eps, Steps: steps, NoiseVectors: 1}
 	ddn := Config{Kind: DDN, Epsilon: eps, Steps: steps, NoiseVectors: 1, InitNorm: DefaultInitNorm, Gamma: DefaultGamma}
 	multi := func(c Config, m int, noGrad bool) Config { c.NoiseVectors, c.NoGrad = m, noGrad; return c }
-	return []struct {
-		name  string
-		c     Config
-		noise bool
-	}{
+	return []variant{
 		{"PGD", pgd, true},
 		{"PGD base", pgd, false},
 		{"SmoothAdvPGD m=4", multi(pgd, 4, false), true},
@@ -159,7 +165,7 @@ func attacks(eps float64, steps int) []struct {
 }
 
 func TestStaysInBallAndBox(t *testing.T) {
-	model, _ := loadLinear(t)
+	model, _ := loadLinear(t, "cpu")
 	for _, eps := range []float64{0.1, 0.5, 3} {
 		for _, a := range attacks(eps, 6) {
 			p := newProblem(12, a.c.NoiseVectors, 2)
@@ -185,7 +191,7 @@ func TestStaysInBallAndBox(t *testing.T) {
 }
 
 func TestRaisesSmoothedLoss(t *testing.T) {
-	model, l := loadLinear(t)
+	model, l := loadLinear(t, "cpu")
 	for _, a := range attacks(0.5, 8) {
 		p := newProblem(24, a.c.NoiseVectors, 3)
 		clean := l.smoothedLoss(p, zeros(len(p.images)))
@@ -203,7 +209,7 @@ func TestRaisesSmoothedLoss(t *testing.T) {
 // is the mean noise), so a cosine well above 0 is the test; a wrong sign
 // gives about -0.5 here.
 func TestSteinAscends(t *testing.T) {
-	model, l := loadLinear(t)
+	model, l := loadLinear(t, "cpu")
 	p := newProblem(6, 512, 10)
 	deltas := p.run(t, Config{Kind: PGD, Epsilon: 0.05, Steps: 1, NoiseVectors: p.m, NoGrad: true}, model, true)
 	grads := l.direction(p, zeros(len(p.images)), false)
@@ -224,7 +230,7 @@ func TestSteinAscends(t *testing.T) {
 // and checks that the noisy accuracy never rises and ends below the clean
 // one.
 func TestAccuracyFallsWithEpsilon(t *testing.T) {
-	model, l := loadLinear(t)
+	model, l := loadLinear(t, "cpu")
 	radii := []float64{0.125, 0.25, 0.5, 1, 2}
 	for _, a := range attacks(1, 10) {
 		p := newProblem(60, a.c.NoiseVectors, 4)
@@ -250,7 +256,7 @@ func TestAccuracyFallsWithEpsilon(t *testing.T) {
 // compares it with the reference's rules computed independently in float64
 // (hand_test.go).
 func TestMatchesHandComputation(t *testing.T) {
-	model, l := loadLinear(t)
+	model, l := loadLinear(t, "cpu")
 	worst := 0.0
 	for _, tc := range []struct {
 		c     Config
@@ -318,6 +324,88 @@ func TestLeavesNoParameterGradients(t *testing.T) {
 	for _, p := range ps {
 		if g := s.GradOf(p.T); g != nil {
 			t.Errorf("%s has a gradient after the attack", p.Name)
+		}
+	}
+}
+
+// TestAttacksConvolutionalTemplate runs the attacks on the exported
+// Fashion-MNIST CNN (NCHW images, BatchNorm in evaluation mode), where
+// `make models` has built it.
+func TestAttacksConvolutionalTemplate(t *testing.T) {
+	dir := filepath.Join("..", "..", "build", "models")
+	if _, err := os.Stat(filepath.Join(dir, "fashion_cnn.pt")); err != nil {
+		t.Skip("no exported fashion_cnn (run make models)")
+	}
+	model, err := models.New("fashion_cnn", 3, models.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	if err := model.Train(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.SetRequiresGrad(false); err != nil {
+		t.Fatal(err)
+	}
+	g, err := torchbind.NewGenerator("cpu", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	const images, m, eps = 3, 2, 0.5
+	for _, c := range []Config{
+		{Kind: PGD, Epsilon: eps, Steps: 3, NoiseVectors: m},
+		{Kind: DDN, Epsilon: eps, Steps: 3, NoiseVectors: m, InitNorm: DefaultInitNorm, Gamma: DefaultGamma},
+	} {
+		s := torchbind.NewScope()
+		x := quantize(s, s.Rand(g, "cpu", images, 1, 28, 28))
+		inputs := s.RepeatInterleave(x, []int64{m})
+		noise := s.RandnLike(inputs, sigma, g)
+		// Labels the model gives the clean images, so that DDN has work to do.
+		labels := s.Argmax(model.Infer(s, x), 1)
+		adv, err := c.Attack(s, model, inputs, labels, noise, g)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Kind, err)
+		}
+		moved, err := s.L2Norms(s.Sub(adv, inputs)).Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: per-row ||delta|| %v", c.Kind, moved)
+		for i, n := range moved {
+			if float64(n) > eps+math.Sqrt(28*28)/510 || (c.Kind == PGD && float64(n) > eps+1e-5) {
+				t.Errorf("%s: row %d moved %v", c.Kind, i, n)
+			}
+		}
+		s.Close()
+	}
+}
+
+// TestCUDAMatchesCPU runs the attacks on the GPU where there is one: PGD
+// agrees with the CPU run, DDN (whose rounding to 8 bits may land
+// elsewhere) stays in its ball and box.
+func TestCUDAMatchesCPU(t *testing.T) {
+	if !torchbind.CUDAAvailable() {
+		t.Skip("no CUDA device visible to libtorch")
+	}
+	cpuModel, _ := loadLinear(t, "cpu")
+	gpuModel, _ := loadLinear(t, "cuda:0")
+	const eps = 0.5
+	for _, a := range attacks(eps, 5) {
+		p := newProblem(12, a.c.NoiseVectors, 11)
+		want := p.run(t, a.c, cpuModel, a.noise)
+		p.device = "cuda:0"
+		got := p.run(t, a.c, gpuModel, a.noise)
+		if a.c.Kind == DDN {
+			for b, d := range got {
+				if n := norm(d); n > eps+math.Sqrt(size)/510 {
+					t.Errorf("%s on CUDA: image %d moved %v", a.name, b, n)
+				}
+			}
+			continue
+		}
+		if d := maxDiff(got, want); d > 1e-4 {
+			t.Errorf("%s: CUDA and CPU differ by %v", a.name, d)
 		}
 	}
 }

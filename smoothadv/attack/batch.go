@@ -17,7 +17,7 @@ type batch struct {
 	clean         *torchbind.Tensor // the first copy of each image [images, size]
 	noise         *torchbind.Tensor // [images, m, size], or nil
 	labels        *torchbind.Tensor // int64 [images]
-	tiledLabels   *torchbind.Tensor // int64 [images*m], each label m times
+	tiledLabels   *torchbind.Tensor // int64 [images*m], each label m times, for the Stein direction
 	minLabel      int64
 	maxLabel      int64
 	checkedLogits bool
@@ -32,20 +32,26 @@ func newBatch(inputs, labels, noise *torchbind.Tensor, m int) (*batch, error) {
 		return nil, fmt.Errorf("inputs of shape %v are not a non-empty batch of images tiled %d times", shape, m)
 	}
 	b := &batch{scope: torchbind.NewScope(), shape: shape, images: shape[0] / int64(m), m: int64(m)}
-	if err := b.setLabels(labels); err != nil {
+	if err := b.fill(inputs, labels, noise); err != nil {
 		b.close()
 		return nil, err
 	}
+	return b, nil
+}
+
+// fill checks the tensors and makes the batch's views of them.
+func (b *batch) fill(inputs, labels, noise *torchbind.Tensor) error {
+	if err := b.setLabels(labels); err != nil {
+		return err
+	}
 	if noise != nil {
-		if ns := noise.Shape(); !slices.Equal(ns, shape) {
-			b.close()
-			return nil, fmt.Errorf("noise of shape %v does not match inputs %v", ns, shape)
+		if ns := noise.Shape(); !slices.Equal(ns, b.shape) {
+			return fmt.Errorf("noise of shape %v does not match inputs %v", ns, b.shape)
 		}
 	}
 	s := b.scope
 	if err := checkRange(s, inputs); err != nil {
-		b.close()
-		return nil, err
+		return err
 	}
 	b.tiled = s.Reshape(inputs, b.images, b.m, -1)
 	b.clean = s.Reshape(s.Narrow(b.tiled, 1, 0, 1), b.images, -1)
@@ -53,11 +59,7 @@ func newBatch(inputs, labels, noise *torchbind.Tensor, m int) (*batch, error) {
 		b.noise = s.Reshape(noise, b.images, b.m, -1)
 	}
 	b.tiledLabels = s.Reshape(s.Repeat(s.Reshape(labels, b.images, 1), 1, b.m), -1)
-	if err := s.Err(); err != nil {
-		b.close()
-		return nil, err
-	}
-	return b, nil
+	return s.Err()
 }
 
 // setLabels checks the labels' shape and notes their range, which the first

@@ -108,11 +108,11 @@ type linear struct {
 	b []float64
 }
 
-// loadLinear loads the fixture frozen in evaluation mode, as callers of
-// Attack must, with its weights.
-func loadLinear(t *testing.T) (*torchbind.Module, linear) {
+// loadLinear loads the fixture onto device, frozen in evaluation mode as
+// callers of Attack must, with its weights.
+func loadLinear(t *testing.T, device string) (*torchbind.Module, linear) {
 	t.Helper()
-	m, err := torchbind.LoadModule(modelPath(t), "cpu")
+	m, err := torchbind.LoadModule(modelPath(t), device)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,17 +186,18 @@ func argmax(p []float64) int {
 
 // problem is a batch of images with labels and m noise draws per image, in
 // float64 (rows of images, noise[b][i] for copy i of image b) and as the
-// tiled tensors Attack takes.
+// tiled tensors Attack takes on device.
 type problem struct {
 	images [][]float64
 	labels []int
 	noise  [][][]float64
 	m      int
+	device string
 }
 
 func newProblem(n, m int, seed uint64) problem {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	p := problem{m: m}
+	p := problem{m: m, device: "cpu"}
 	for i := range n {
 		y := i % classes
 		mu := prototype(y)
@@ -235,9 +236,9 @@ func (p problem) tensors(t *testing.T, s *torchbind.Scope) (inputs, labels, nois
 		ys[b] = int64(p.labels[b])
 	}
 	shape := append([]int64{int64(len(p.images) * p.m)}, imageShape...)
-	inputs = s.FromFloat32(x, "cpu", shape...)
-	noise = s.FromFloat32(n, "cpu", shape...)
-	labels = s.FromInt64(ys, "cpu", int64(len(ys)))
+	inputs = s.FromFloat32(x, p.device, shape...)
+	noise = s.FromFloat32(n, p.device, shape...)
+	labels = s.FromInt64(ys, p.device, int64(len(ys)))
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func (p problem) run(t *testing.T, c Config, model Classifier, withNoise bool) [
 	if !withNoise {
 		noise = nil
 	}
-	g, err := torchbind.NewGenerator("cpu", 1)
+	g, err := torchbind.NewGenerator(p.device, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
