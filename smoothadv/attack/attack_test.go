@@ -409,3 +409,28 @@ func TestCUDAMatchesCPU(t *testing.T) {
 		}
 	}
 }
+
+// scopeWatcher records how many tensors the scope of each forward pass holds.
+type scopeWatcher struct {
+	Classifier
+	held []int
+}
+
+func (w *scopeWatcher) Forward(s *torchbind.Scope, x *torchbind.Tensor) *torchbind.Tensor {
+	w.held = append(w.held, s.Len())
+	return w.Classifier.Forward(s, x)
+}
+
+// TestStepsRunInConstantMemory checks that every step works in a scope of
+// its own: the scope holds as many tensors at the last forward pass as at
+// the second.
+func TestStepsRunInConstantMemory(t *testing.T) {
+	model, _ := loadLinear(t, "cpu")
+	for _, a := range attacks(0.5, 40) {
+		w := &scopeWatcher{Classifier: model}
+		newProblem(3, a.c.NoiseVectors, 12).run(t, a.c, w, a.noise)
+		if len(w.held) != a.c.Steps || w.held[1] != w.held[len(w.held)-1] {
+			t.Errorf("%s: tensors in scope at each forward pass: %v", a.name, w.held)
+		}
+	}
+}
