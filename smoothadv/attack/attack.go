@@ -127,11 +127,11 @@ func (c Config) Attack(s *torchbind.Scope, model Classifier, inputs, labels, noi
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
+	if s == nil || model == nil || g == nil {
+		return nil, errors.New("attack: needs a scope, a model and a generator")
+	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("attack: the scope has already failed: %w", err)
-	}
-	if model == nil || g == nil {
-		return nil, errors.New("attack: needs a model and a generator")
 	}
 	if c.stein() && noise == nil {
 		return nil, errors.New("attack: the gradient-free attack needs noise")

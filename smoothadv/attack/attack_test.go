@@ -108,6 +108,9 @@ func TestAttackRejectsBadTensors(t *testing.T) {
 	}
 	defer g.Close()
 	c := Config{Kind: PGD, Epsilon: 0.5, Steps: 2, NoiseVectors: 2}
+	if _, err := c.Attack(nil, model, inputs, labels, noise, g); err == nil || !strings.Contains(err.Error(), "needs a scope") {
+		t.Errorf("nil scope: error %v", err)
+	}
 	for _, tc := range []struct {
 		name                  string
 		c                     Config
@@ -117,7 +120,7 @@ func TestAttackRejectsBadTensors(t *testing.T) {
 		want                  string
 	}{
 		{"bad config", Config{Kind: PGD}, model, inputs, labels, noise, g, "epsilon must be positive"},
-		{"nil model", c, nil, inputs, labels, noise, g, "needs a model"},
+		{"nil model", c, nil, inputs, labels, noise, g, "a model"},
 		{"nil generator", c, model, inputs, labels, noise, nil, "generator"},
 		{"rows not tiled m times", Config{Kind: PGD, Epsilon: 0.5, Steps: 2, NoiseVectors: 3}, model, inputs, labels, noise, g, "tiled 3 times"},
 		{"tiled labels", c, model, inputs, s.FromInt64([]int64{0, 0, 1, 1}, "cpu", 4), noise, g, "one per image"},
