@@ -41,6 +41,15 @@ func (l *CertifyLog) CertifiedAccuracies(radii []float64) []float64 {
 	return acc
 }
 
+// MaxRadius is the largest radius in the log, and 0 if none is positive.
+func (l *CertifyLog) MaxRadius() float64 {
+	top := 0.0
+	for _, rec := range l.Records {
+		top = math.Max(top, rec.Radius)
+	}
+	return top
+}
+
 // AbstentionRate is the percentage of lines where the smoothed classifier
 // abstained.
 func (l *CertifyLog) AbstentionRate() float64 {

@@ -41,21 +41,34 @@ func LoadModels(args []string) ([]Model, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no certify logs given")
 	}
-	read := map[string]*CertifyLog{}
+	logs := LogCache{}
 	models := make([]Model, len(args))
 	for i, arg := range args {
 		path, legend := ParseModelArg(arg)
-		log, ok := read[path]
-		if !ok {
-			var err error
-			if log, err = ReadCertifyLog(path); err != nil {
-				return nil, err
-			}
-			read[path] = log
+		log, err := logs.Read(path)
+		if err != nil {
+			return nil, err
 		}
 		models[i] = Model{Legend: legend, Log: log}
 	}
 	return models, nil
+}
+
+// LogCache holds certify logs by path, so that a log named several times is
+// read once.
+type LogCache map[string]*CertifyLog
+
+// Read returns the certify log at path, reading it the first time.
+func (c LogCache) Read(path string) (*CertifyLog, error) {
+	if log, ok := c[path]; ok {
+		return log, nil
+	}
+	log, err := ReadCertifyLog(path)
+	if err != nil {
+		return nil, err
+	}
+	c[path] = log
+	return log, nil
 }
 
 // Accuracies is the certified accuracy of every model (rows) at every radius

@@ -3,6 +3,8 @@ package analysis
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,6 +39,14 @@ func TestMeasures(t *testing.T) {
 	m := handModels(t)
 	if got := m[0].Log.CertifiedAccuracies([]float64{0, 0.25, 0.3, 0.5, 0.75}); !equal(got, []float64{0.5, 0.5, 0.5, 0.25, 0}) {
 		t.Errorf("A's certified accuracies %v", got)
+	}
+	for i, want := range []float64{0.9, 1.0, 0.6} {
+		if got := m[i].Log.MaxRadius(); got != want {
+			t.Errorf("%s's largest radius %v, want %v", m[i].Legend, got, want)
+		}
+	}
+	if got := (&CertifyLog{Records: []CertifyRecord{{Radius: 0}}}).MaxRadius(); got != 0 {
+		t.Errorf("largest radius of an all-abstaining log %v, want 0", got)
 	}
 	if got := m[1].Log.AbstentionRate(); got != 50 {
 		t.Errorf("B's abstention rate %v, want 50", got)
@@ -153,5 +163,23 @@ func TestModelArgs(t *testing.T) {
 	}
 	if _, err := LoadModels(nil); err == nil {
 		t.Error("no logs accepted")
+	}
+}
+
+// A log named twice, with different legends, is read once and shared.
+func TestLoadModelsReadsOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, []byte(certify.CertifyHeader+"\n0\t1\t1\t0.5\t1\t0:00:01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	models, err := LoadModels([]string{path + "=a", path + "=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(models) != 2 || models[0].Log != models[1].Log || models[0].Legend != "a" || models[1].Legend != "b" {
+		t.Errorf("models %+v: want one log under legends a and b", models)
+	}
+	if _, err := LoadModels([]string{path, filepath.Join(path, "missing")}); err == nil {
+		t.Error("a missing log accepted")
 	}
 }

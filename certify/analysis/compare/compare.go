@@ -65,12 +65,7 @@ func (o Options) withDefaults(a, b *analysis.CertifyLog) (Options, error) {
 		o.Alpha = 0.001
 	}
 	if len(o.Radii) == 0 {
-		top := 0.0
-		for _, l := range []*analysis.CertifyLog{a, b} {
-			for _, r := range l.Records {
-				top = math.Max(top, r.Radius)
-			}
-		}
+		top := math.Max(a.MaxRadius(), b.MaxRadius())
 		radii, err := analysis.Radii(0, math.Floor(top*4)/4, 0.25)
 		if err != nil {
 			return o, err

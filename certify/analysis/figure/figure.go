@@ -59,9 +59,7 @@ func (o Options) withDefaults(models []analysis.Model) (Options, error) {
 	if o.MaxRadius == 0 {
 		o.MaxRadius = 0.25
 		for _, m := range models {
-			for _, r := range m.Log.Records {
-				o.MaxRadius = math.Max(o.MaxRadius, math.Ceil(r.Radius*4)/4)
-			}
+			o.MaxRadius = math.Max(o.MaxRadius, math.Ceil(m.Log.MaxRadius()*4)/4)
 		}
 	}
 	return o, o.Check()

@@ -65,17 +65,13 @@ func (s *Spec) Run(stdout io.Writer) error {
 
 // load reads every group's logs, each file once.
 func (s *Spec) load() (map[string][]analysis.Model, error) {
-	read := map[string]*analysis.CertifyLog{}
+	logs := analysis.LogCache{}
 	models := map[string][]analysis.Model{}
 	for _, g := range s.Groups {
 		for _, l := range g.Logs {
-			log, ok := read[l.Path]
-			if !ok {
-				var err error
-				if log, err = analysis.ReadCertifyLog(l.Path); err != nil {
-					return nil, fmt.Errorf("group %s: %w", g.Name, err)
-				}
-				read[l.Path] = log
+			log, err := logs.Read(l.Path)
+			if err != nil {
+				return nil, fmt.Errorf("group %s: %w", g.Name, err)
 			}
 			models[g.Name] = append(models[g.Name], analysis.Model{Legend: l.Legend, Log: log})
 		}
