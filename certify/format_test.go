@@ -1,45 +1,20 @@
 package certify
 
 import (
-	"bufio"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
 )
 
-// readTable returns the tab-separated rows of a testdata file, without its
-// '#' comments and header line.
+// readTable returns the rows of a testdata file that has the given number
+// of columns, without its '#' comments and header line.
 func readTable(t *testing.T, path string, columns int) [][]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows [][]string
-	sc := bufio.NewScanner(f)
-	header := true
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "#") {
-			continue
-		}
-		if header {
-			header = false
-			continue
-		}
-		fields := strings.Split(sc.Text(), "\t")
-		if len(fields) != columns {
-			t.Fatalf("%s: want %d fields in %q", path, columns, sc.Text())
-		}
-		rows = append(rows, fields)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) == 0 {
-		t.Fatalf("%s: no rows", path)
+	header, rows := tsvtest.Read(t, path)
+	if len(header) != columns {
+		t.Fatalf("%s: want %d columns, header %q", path, columns, header)
 	}
 	return rows
 }

@@ -1,27 +1,20 @@
 package analysis
 
 import (
-	"bufio"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
 )
 
 // TestRadiiMatchNumpy compares with numpy.arange(start, stop + step, step)
 // as numpy itself computed it (testdata/gen_radii.py wrote
 // testdata/radii.tsv), value for value, bit for bit.
 func TestRadiiMatchNumpy(t *testing.T) {
-	f, err := os.Open("testdata/radii.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	sc.Scan() // header
-	for sc.Scan() {
-		grid, values, _ := strings.Cut(sc.Text(), "\t")
+	_, rows := tsvtest.Read(t, "testdata/radii.tsv")
+	for _, row := range rows {
+		grid, values := row[0], row[1]
 		var want []float64
 		for _, h := range strings.Fields(values) {
 			v, err := strconv.ParseFloat(h, 64)
@@ -50,9 +43,6 @@ func TestRadiiMatchNumpy(t *testing.T) {
 				t.Errorf("ParseRadii(%q)[%d] = %v, numpy %v", grid, i, got[i], want[i])
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -1,28 +1,20 @@
 package pyfmt
 
 import (
-	"bufio"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
 )
 
 // TestAgainstPython compares with strings CPython itself printed for the same
 // floats (testdata/gen_formats.py wrote testdata/formats.tsv).
 func TestAgainstPython(t *testing.T) {
-	f, err := os.Open("testdata/formats.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
+	_, rows := tsvtest.Read(t, "testdata/formats.tsv")
 	n := 0
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
+	for _, cols := range rows {
 		if len(cols) != 4 {
-			t.Fatalf("bad testdata line %q", sc.Text())
+			t.Fatalf("bad testdata line %q", cols)
 		}
 		v, err := strconv.ParseFloat(cols[0], 64)
 		if err != nil {
@@ -38,9 +30,6 @@ func TestAgainstPython(t *testing.T) {
 			t.Errorf("Repr(%v) = %q, Python repr gives %q", v, got, cols[3])
 		}
 		n++
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if n < 1000 {
 		t.Fatalf("only %d testdata rows", n)

@@ -1,13 +1,13 @@
 package stats
 
 import (
-	"bufio"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
 )
 
 // Reference vectors from scipy 1.10 and statsmodels 0.13: the project's
@@ -41,38 +41,17 @@ func readTSV(t *testing.T, name string) []row {
 	var rows []row
 	for _, dir := range vectorDirs {
 		path := filepath.Join(dir, name)
-		f, err := os.Open(path)
-		if os.IsNotExist(err) && dir != "testdata" {
+		if _, err := os.Stat(path); os.IsNotExist(err) && dir != "testdata" {
 			t.Logf("skipping missing %s", path)
 			continue
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(f)
-		var header []string
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "#") {
-				continue
-			}
-			fields := strings.Split(line, "\t")
-			if header == nil {
-				header = fields
-				continue
-			}
-			if len(fields) != len(header) {
-				t.Fatalf("%s: want %d fields, got %q", path, len(header), line)
-			}
+		header, fields := tsvtest.Read(t, path)
+		for _, f := range fields {
 			r := row{}
 			for i, h := range header {
-				r[h] = fields[i]
+				r[h] = f[i]
 			}
 			rows = append(rows, r)
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			t.Fatal(err)
 		}
 	}
 	if len(rows) == 0 {

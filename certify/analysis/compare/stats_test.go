@@ -1,33 +1,25 @@
 package compare
 
 import (
-	"bufio"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/floats/scalar"
 
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
+	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
 )
 
 // readStats reads one of shared/reference/stats/*.tsv as float columns.
 func readStats(t *testing.T, name string) [][]float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(reftest.Dir(t), "stats", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	_, fields := tsvtest.Read(t, filepath.Join(reftest.Dir(t), "stats", name))
 	var rows [][]float64
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
+	for _, f := range fields {
 		var row []float64
-		for _, s := range strings.Split(sc.Text(), "\t") {
+		for _, s := range f {
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
@@ -35,9 +27,6 @@ func readStats(t *testing.T, name string) [][]float64 {
 			row = append(row, v)
 		}
 		rows = append(rows, row)
-	}
-	if len(rows) == 0 {
-		t.Fatalf("%s: no rows", name)
 	}
 	return rows
 }
