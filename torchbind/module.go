@@ -143,6 +143,16 @@ func (m *Module) To(device string) error {
 	return nil
 }
 
+// ChannelsLast stores the module's 4-D tensors channels-last; feed it
+// channels-last inputs (Scope.ChannelsLast) for faster CPU convolutions.
+func (m *Module) ChannelsLast() error {
+	h, err := m.handle("channels_last")
+	if err != nil {
+		return err
+	}
+	return check("channels_last", C.tb_module_channels_last(h))
+}
+
 // Named is a module tensor with its dotted state_dict name. T shares the
 // module's storage: in-place updates change the module.
 type Named struct {

@@ -81,23 +81,27 @@ func TestForwardMatchesPyTorch(t *testing.T) {
 			}
 			s := NewScope()
 			defer s.Close()
-			x := s.FromFloat32(readF32(t, g.Input), "cpu", g.InputShape...)
-			y := m.Infer(s, x)
-			if err := s.Err(); err != nil {
-				t.Fatal(err)
-			}
-			got, err := y.Float32s()
-			if err != nil {
-				t.Fatal(err)
-			}
 			want := readF32(t, g.Logits)
-			if len(got) != len(want) {
-				t.Fatalf("got %d logits, want %d", len(got), len(want))
-			}
-			d := maxAbsDiff(got, want)
-			t.Logf("%s: max |go - pytorch| = %.3g over %d logits", arch, d, len(got))
-			if d > 1e-4 {
-				t.Errorf("max abs diff %.3g > 1e-4", d)
+			for _, layout := range []string{"contiguous", "channels-last"} {
+				x := s.FromFloat32(readF32(t, g.Input), "cpu", g.InputShape...)
+				if layout == "channels-last" {
+					if err := m.ChannelsLast(); err != nil {
+						t.Fatal(err)
+					}
+					x = s.ChannelsLast(x)
+				}
+				got, err := m.Infer(s, x).Float32s()
+				if err != nil || s.Err() != nil {
+					t.Fatal(err, s.Err())
+				}
+				if len(got) != len(want) {
+					t.Fatalf("got %d logits, want %d", len(got), len(want))
+				}
+				d := maxAbsDiff(got, want)
+				t.Logf("%s (%s): max |go - pytorch| = %.3g over %d logits", arch, layout, d, len(got))
+				if d > 1e-4 {
+					t.Errorf("%s: max abs diff %.3g > 1e-4", layout, d)
+				}
 			}
 		})
 	}

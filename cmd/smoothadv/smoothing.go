@@ -118,6 +118,10 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string) (sm
 		Model: m, Device: m.Device(), Sigma: sigma, Batch: f.batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
 		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: f.seed, Workers: workers,
 	}
+	if err := smoothing.PreferChannelsLast(sampler, m.Module); err != nil {
+		m.Close()
+		return smoothing.Job{}, nil, 0, err
+	}
 	job := smoothing.Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: out, Resume: f.resume,
 		Group: f.group, Progress: progress.ForStderr("example")}
 	return job, m, sigma, nil

@@ -102,6 +102,16 @@ tb_error tb_module_to(tb_module m, const char *dev) {
   return guard([&] { M(m).to(device(dev)); });
 }
 
+tb_error tb_module_channels_last(tb_module m) {
+  return guard([&] {
+    at::NoGradGuard no_grad;
+    for (auto p : M(m).parameters(true))
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    for (auto b : M(m).buffers(true))
+      if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+  });
+}
+
 tb_error tb_module_named(tb_module m, int buffers, char ***names, tb_tensor **tensors, int *n) {
   return guard([&] {
     if (buffers)

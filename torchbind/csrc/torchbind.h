@@ -55,7 +55,7 @@ enum tb_unary_op {
 	TB_NEG, TB_EXP, TB_LOG, TB_ABS, TB_SQRT, TB_SIGN, TB_RELU,
 	TB_DETACH, TB_CLONE, TB_CONTIGUOUS, TB_ZEROS_LIKE, TB_ONES_LIKE,
 	TB_TO_FLOAT32, TB_TO_FLOAT64, TB_TO_INT64,
-	TB_ROUND
+	TB_ROUND, TB_CHANNELS_LAST
 };
 tb_error tb_unary(int op, tb_tensor a, tb_tensor *out);
 
@@ -131,6 +131,9 @@ tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, tb_tensor *ou
 tb_error tb_module_train(tb_module m, int on);
 tb_error tb_module_is_training(tb_module m, int *on);
 tb_error tb_module_to(tb_module m, const char *device);
+/* Stores every 4-D parameter and buffer channels-last (NHWC), which CPU
+ * convolutions run faster on when the input is channels-last too. */
+tb_error tb_module_channels_last(tb_module m);
 /* Named parameters (buffers != 0: named buffers), recursively, in module
  * order. names and tensors are malloc'd arrays of n entries; each name is
  * malloc'd; the caller frees them all (tensors with tb_tensor_free, which frees
@@ -148,6 +151,40 @@ tb_error tb_set_num_threads(int n);
 int tb_get_num_threads(void);
 /* The libtorch version the shim was compiled against, e.g. "1.13.0". */
 const char *tb_torch_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* ---- checkpoints (pickle.cc) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The hyperparameters of SGD's single param group. */
+typedef struct {
+	double lr, momentum, dampening, weight_decay;
+	int nesterov;
+} tb_sgd_group;
+
+/* Writes path in torch.save's zip format, readable by torch.load on any
+ * machine (tensors are detached and copied to the CPU first). The file holds
+ * the dict, in this order:
+ *   'epoch': epoch, 'arch': arch,
+ *   'state_dict': {names[i]: tensors[i]} for i < n, in that order,
+ *   'optimizer' (only when sgd != NULL): torch.optim.SGD's state_dict,
+ *       {'state': {i: {'momentum_buffer': momentum[i]}} for each non-NULL
+ *                 momentum[i], i < nparams,
+ *        'param_groups': [{'lr', 'momentum', 'dampening', 'weight_decay',
+ *                          'nesterov', 'params': [0, ..., nparams-1]}]},
+ *   'normalization': normalization, 'noise_sd': noise_sd,
+ *   'means': means[:nchannels], 'sds': sds[:nchannels].
+ * Dicts and lists are pickled plainly, as torch.save writes them. */
+tb_error tb_checkpoint_save(const char *path, int64_t epoch, const char *arch,
+                            const char *const *names, const tb_tensor *tensors, int n,
+                            const tb_sgd_group *sgd, const tb_tensor *momentum, int nparams,
+                            const char *normalization, double noise_sd,
+                            const double *means, const double *sds, int nchannels);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smoothadv/smoothadv/smoothadv/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks"}
+	var o bench.Options
+	var mf modelFlags
+	certifyCmd := &cobra.Command{
+		Use:   "certify MODEL",
+		Short: "Time CERTIFY's sampling: images/s and forward passes/s, beside the Python reference's loop",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Model, o.Device = args[0], mf.resolvedDevice()
+			rs, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "model %s, N0 %d, N %d, batch %d, sigma %g, %d images\n", o.Model, o.N0, o.N, o.Batch, o.Sigma, o.Images)
+			fmt.Fprintf(out, "%-52s %10s %12s %16s\n", "sampler", "s/image", "images/s", "forward passes/s")
+			for _, r := range rs {
+				fmt.Fprintf(out, "%-52s %10.3f %12.3f %16.0f\n", r.Name, r.Seconds/float64(r.Images), r.ImagesPerSecond, r.SamplesPerSecond)
+			}
+			if len(rs) == 2 {
+				fmt.Fprintf(out, "speed-up: %.2fx\n", rs[0].ImagesPerSecond/rs[1].ImagesPerSecond)
+			}
+			return nil
+		},
+	}
+	fs := certifyCmd.Flags()
+	fs.StringVar(&mf.device, "device", "auto", `device: "cpu", "cuda:N" or "auto"`)
+	fs.IntVar(&o.Images, "images", 4, "images to certify")
+	fs.IntVar(&o.N0, "N0", 100, "selection samples per image")
+	fs.IntVar(&o.N, "N", 100000, "estimation samples per image")
+	fs.IntVar(&o.Batch, "batch", 1000, "batch size")
+	fs.Float64Var(&o.Sigma, "sigma", 0.25, "noise level")
+	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
+	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's loop ("" to skip)`)
+	cmd.AddCommand(certifyCmd)
+	return cmd
+}
+
+func init() { commands = append(commands, newBenchCmd) }

@@ -1,0 +1,135 @@
+// Package bench times certification: our packed, device-side sampler
+// against the Python reference's sampling loop on the same model.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
+)
+
+// Options of a certification benchmark.
+type Options struct {
+	Model   string // a model file exported by export_models.py or trained here
+	Device  string
+	Images  int
+	N0, N   int
+	Batch   int
+	Sigma   float64
+	Workers int // 0: one per CPU core on cpu, 1 on cuda
+	// Python runs the reference's loop with this interpreter ("" skips it).
+	Python string
+}
+
+// Result is one measurement.
+type Result struct {
+	Name            string
+	Images          int
+	Seconds         float64
+	ImagesPerSecond float64
+	// SamplesPerSecond counts forward passes of single noisy images.
+	SamplesPerSecond float64
+}
+
+func result(name string, images, samplesPerImage int, secs float64) Result {
+	return Result{Name: name, Images: images, Seconds: secs, ImagesPerSecond: float64(images) / secs,
+		SamplesPerSecond: float64(images*samplesPerImage) / secs}
+}
+
+// Run times CERTIFY's sampling (N0 + N samples per image) with our sampler
+// and, when opt.Python is set, with the reference's loop.
+func Run(ctx context.Context, opt Options) ([]Result, error) {
+	m, err := models.LoadTorchScript(opt.Model, models.Options{Device: opt.Device})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if err := m.Train(false); err != nil {
+		return nil, err
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = 1
+		if m.Device() == "cpu" {
+			workers = runtime.NumCPU()
+		}
+	}
+	shape := m.Meta.Input
+	per := int(shape[0] * shape[1] * shape[2])
+	rng := rand.New(rand.NewPCG(1, 2))
+	images := make([][]float32, opt.Images)
+	for i := range images {
+		images[i] = make([]float32, per)
+		for j := range images[i] {
+			images[i][j] = rng.Float32()
+		}
+	}
+	s := &smoothing.Sampler{Model: m, Device: m.Device(), Sigma: opt.Sigma, Batch: opt.Batch,
+		NumClasses: m.Meta.NumClasses, Shape: shape, Workers: workers,
+		Image: func(x certify.Input) ([]float32, error) { return images[x], nil }}
+	defer s.Close()
+	if err := smoothing.PreferChannelsLast(s, m.Module); err != nil {
+		return nil, err
+	}
+	xs := make([]certify.Input, opt.Images)
+	for i := range xs {
+		xs[i] = certify.Input(i)
+	}
+	params := certify.CertifyParams{N0: opt.N0, N: opt.N, Alpha: 0.001, Sigma: max(opt.Sigma, 1e-12)}
+	// One warm-up image, so the first forward pass's setup is not timed.
+	if _, err := certify.CertifyMany(ctx, s, xs[:1], certify.CertifyParams{N0: 1, N: opt.Batch, Alpha: 0.001, Sigma: params.Sigma}); err != nil {
+		return nil, err
+	}
+	group := max(1, opt.Batch/max(opt.N0, 1))
+	start := time.Now()
+	for i := 0; i < len(xs); i += group {
+		if _, err := certify.CertifyMany(ctx, s, xs[i:min(i+group, len(xs))], params); err != nil {
+			return nil, err
+		}
+	}
+	name := fmt.Sprintf("smoothadv (%s, %d workers, packed)", m.Device(), workers)
+	out := []Result{result(name, opt.Images, opt.N0+opt.N, time.Since(start).Seconds())}
+	if opt.Python != "" {
+		ref, err := reference(ctx, opt)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
+
+func reference(ctx context.Context, opt Options) (Result, error) {
+	// The script lives in the source tree, two levels above build/models.
+	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_sampling.py")
+	cmd := exec.CommandContext(ctx, opt.Python, script, "--model", opt.Model, "--images", strconv.Itoa(opt.Images),
+		"--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N), "--batch", strconv.Itoa(opt.Batch),
+		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64))
+	b, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return Result{}, fmt.Errorf("reference loop: %v\n%s", err, ee.Stderr)
+		}
+		return Result{}, fmt.Errorf("reference loop: %w", err)
+	}
+	var r struct {
+		Seconds float64 `json:"seconds"`
+		Threads int     `json:"threads"`
+		Torch   string  `json:"torch"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Result{}, fmt.Errorf("reference loop printed %q: %w", b, err)
+	}
+	name := fmt.Sprintf("python reference (torch %s, cpu, %d thread(s))", r.Torch, r.Threads)
+	return result(name, opt.Images, opt.N0+opt.N, r.Seconds), nil
+}
