@@ -177,11 +177,7 @@ func templateMeta(dir, arch string) (Meta, error) {
 // 1/sqrt(fan_in)) as torch.nn.Linear, BatchNorm weight 1, bias 0 and fresh
 // running statistics.
 func New(arch string, seed uint64, opt Options) (*Model, error) {
-	path := filepath.Join(opt.dir(), arch+".pt")
-	if _, err := templateMeta(opt.dir(), arch); err != nil {
-		return nil, err
-	}
-	m, err := LoadTorchScript(path, opt)
+	m, err := loadTemplate(arch, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +186,14 @@ func New(arch string, seed uint64, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("initialise %s: %w", arch, err)
 	}
 	return m, nil
+}
+
+// loadTemplate loads the exported TorchScript model of arch.
+func loadTemplate(arch string, opt Options) (*Model, error) {
+	if _, err := templateMeta(opt.dir(), arch); err != nil {
+		return nil, err
+	}
+	return LoadTorchScript(filepath.Join(opt.dir(), arch+".pt"), opt)
 }
 
 func (m *Model) initialize(seed uint64) error {
@@ -296,8 +300,14 @@ func (m *Model) Save(path string) error {
 	if err != nil {
 		return err
 	}
+	return writeAtomic(path, func(tmp string) error { return m.Module.Save(tmp, meta) })
+}
+
+// writeAtomic has write fill a temporary file beside path, then renames it
+// to path, so that readers never see a torn file.
+func writeAtomic(path string, write func(tmp string) error) error {
 	tmp := path + ".tmp"
-	if err := m.Module.Save(tmp, meta); err != nil {
+	if err := write(tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -26,9 +26,14 @@ using c10::impl::GenericList;
 // location "cpu" and torch.load works on machines without a GPU.
 at::Tensor cpu(tb_tensor t) { return T(t).detach().to(at::kCPU); }
 
-c10::List<double> doubles(const double *v, int n) {
+// Lists are typed List[Any]: the Pickler writes List[int] and List[float]
+// through torch.jit._pickle.build_intlist and build_doublelist, which
+// torch.save never does.
+GenericList doubles(const double *v, int n) {
   if (n < 0 || (n > 0 && v == nullptr)) throw std::invalid_argument("bad float list");
-  return c10::List<double>(std::vector<double>(v, v + n));
+  GenericList l(c10::AnyType::get());
+  for (int i = 0; i < n; i++) l.push_back(v[i]);
+  return l;
 }
 
 std::string str(const char *s, const char *what) {
@@ -42,9 +47,9 @@ GenericDict sgd_state_dict(const tb_sgd_group &g, const tb_tensor *momentum, int
   if (nparams < 0 || (nparams > 0 && momentum == nullptr)) throw std::invalid_argument("bad momentum buffers");
   auto buffer_type = c10::DictType::create(c10::StringType::get(), c10::TensorType::get());
   GenericDict state(c10::IntType::get(), buffer_type);
-  c10::List<int64_t> params;
+  GenericList params(c10::AnyType::get());
   for (int i = 0; i < nparams; i++) {
-    params.push_back(i);
+    params.push_back(int64_t(i));
     if (momentum[i] == nullptr) continue;  // SGD keeps no state for this parameter yet
     c10::Dict<std::string, at::Tensor> buf;
     buf.insert("momentum_buffer", cpu(momentum[i]));
