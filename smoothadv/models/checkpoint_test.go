@@ -1,9 +1,11 @@
 package models
 
 import (
+	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"maps"
 	"math"
 	"os"
@@ -182,6 +184,20 @@ func TestReferenceCheckpoints(t *testing.T) {
 			if kind == Center && d > tolerance {
 				t.Errorf("center: logits differ from PyTorch's by %g", d)
 			}
+			if kind == Center { // what smoothadv import does
+				imported := filepath.Join(t.TempDir(), "center.pt")
+				if err := m.Save(imported); err != nil {
+					t.Fatal(err)
+				}
+				back, err := Load(imported, Options{Dir: templates})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer back.Close()
+				if d := maxAbsDiff(t, logits(t, back, dir, fx.Center), want); d > tolerance || back.Meta.Normalization != Center {
+					t.Errorf("imported as TorchScript: %s input layer, logits differ by %g", back.Meta.Normalization, d)
+				}
+			}
 			if kind == Normalize && d < 0.1 {
 				t.Errorf("the wrong input layer changes the logits by only %g", d)
 			}
@@ -356,5 +372,132 @@ func testSave(t *testing.T, dir string, fx fixtureManifest, loaded map[string]*M
 		case c.Original == "" && r.MomentumBuffers != 0:
 			t.Errorf("%s: %d momentum buffers, want none", c.Name, r.MomentumBuffers)
 		}
+	}
+}
+
+// TestLoadTellsFilesApart checks models.Load on TorchScript, on our own
+// checkpoints and on files that are neither, damaged or not.
+func TestLoadTellsFilesApart(t *testing.T) {
+	dir := t.TempDir()
+	opt := Options{Dir: templates}
+	m, err := Load(filepath.Join(templates, "cifar_resnet20.pt"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Meta.Arch != "cifar_resnet20" {
+		t.Errorf("TorchScript export loaded as %q", m.Meta.Arch)
+	}
+	good := filepath.Join(dir, "good.pth.tar")
+	if err := SaveCheckpoint(good, m, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(good + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left behind: %v", err)
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := slices.Clone(data)
+	for i := len(flipped) / 3; i < len(flipped)/3+64; i++ {
+		flipped[i] ^= 0xff
+	}
+	var plainZip bytes.Buffer
+	zw := zip.NewWriter(&plainZip)
+	if w, err := zw.Create("notes/readme.txt"); err == nil {
+		w.Write([]byte("hello"))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "empty file"},
+		{"text", []byte("epoch 1, arch cifar_resnet20\n"), "neither a TorchScript archive nor a torch.save checkpoint"},
+		{"truncated zip", data[:len(data)/2], "corrupt or truncated zip archive"},
+		{"flipped bytes", flipped, "checksum error"},
+		{"other zip", plainZip.Bytes(), "neither TorchScript code nor torch.save's data.pkl"},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(path, opt)
+		if err == nil {
+			m.Close()
+			t.Errorf("%s: loaded", c.name)
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not say %q", c.name, err, c.want)
+		}
+	}
+	if _, err := Load(filepath.Join(dir, "missing.pth.tar"), opt); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+
+	if _, err := LoadOptimizerState(good, m); err == nil || !strings.Contains(err.Error(), "no SGD optimizer state") {
+		t.Errorf("optimizer state of a checkpoint without one: %v", err)
+	}
+	params, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer torchbind.CloseAll(params)
+	short := &OptimizerState{MomentumBuffers: make([]*torchbind.Tensor, len(params)-1)}
+	if err := SaveCheckpoint(good, m, 3, short); err == nil || !strings.Contains(err.Error(), "momentum buffers") {
+		t.Errorf("saving too few momentum buffers: %v", err)
+	}
+	misplaced := &OptimizerState{MomentumBuffers: make([]*torchbind.Tensor, len(params))}
+	misplaced.MomentumBuffers[0] = params[1].T
+	if err := SaveCheckpoint(good, m, 3, misplaced); err == nil || !strings.Contains(err.Error(), "momentum buffer 0 is") {
+		t.Errorf("saving a misshapen momentum buffer: %v", err)
+	}
+	if back, err := Load(good, opt); err != nil || back.Meta.Epoch != 2 {
+		t.Errorf("a failed save replaced the file: %v", err)
+	} else {
+		back.Close()
+	}
+}
+
+// TestSaveCheckpointFromCUDA saves a model that lives on the GPU and has
+// PyTorch load it without map_location, as the reference does.
+func TestSaveCheckpointFromCUDA(t *testing.T) {
+	if !torchbind.CUDAAvailable() {
+		t.Skip("no CUDA device visible to libtorch")
+	}
+	m, err := New("cifar_resnet20", 1, Options{Dir: templates, Device: "cuda:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	g := golden{Input: "cifar_resnet20.golden.in.f32", InputShape: []int64{4, 3, 32, 32}}
+	c := goCase{Name: "cuda", Path: filepath.Join(dir, "cuda.pth.tar"), Input: filepath.Join(templates, g.Input),
+		InputShape: g.InputShape, Logits: filepath.Join(dir, "cuda.logits.f32")}
+	if err := SaveCheckpoint(c.Path, m, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	writeF32(t, c.Logits, logits(t, m, templates, g))
+	b, err := json.Marshal([]goCase{c})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "go.json"), b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results map[string]pyResult
+	if err := json.Unmarshal(interop(t, "check", dir), &results); err != nil {
+		t.Fatal(err)
+	}
+	r := results["cuda"]
+	// The GPU's convolutions may run in TF32, so the logits agree less closely.
+	if !slices.Equal(r.Devices, []string{"cpu"}) || r.MaxAbsDiff > 1e-2 {
+		t.Errorf("PyTorch loads tensors on %v, logits differ by %g", r.Devices, r.MaxAbsDiff)
 	}
 }
