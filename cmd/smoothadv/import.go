@@ -39,10 +39,10 @@ checkpoints directly; importing records the input layer once and for all.
 The reference's checkpoints do not record whether the net was trained behind
 NormalizeLayer ((x - mean) / sd) or InputCenterLayer (x - mean); the state
 dict is the same either way. NormalizeLayer is assumed unless --normalization
-center is given. To find out, import with each choice and certify (or predict)
-a few hundred test images with each model, e.g. with --skip 20: the right layer
-gives about the clean accuracy the paper reports, the wrong one far less
-(around 30% on CIFAR-10) or nearly the same label for every image.`,
+center is given. To find out, import with each choice and certify a few
+hundred test images with each model (e.g. --skip 20 and a small --N): the
+right layer gives about the clean accuracy the paper reports, the wrong one far
+less (often around 30% on CIFAR-10) or nearly the same label for every image.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := models.LoadCheckpoint(args[0], models.Options{Arch: o.arch, Normalization: o.normalization})

@@ -15,21 +15,6 @@ import (
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
-// Checkpoint files are the reference's checkpoint.pth.tar, written by
-// torch.save every epoch: {'epoch', 'arch', 'state_dict', 'optimizer'}. They
-// load here unchanged (LoadCheckpoint), and SaveCheckpoint writes files that
-// the reference's Python scripts load unchanged.
-//
-// Which input layer? A reference checkpoint does not say whether its net was
-// trained behind NormalizeLayer ((x - mean) / sd, the default here) or
-// InputCenterLayer (x - mean, Options.Normalization = Center): the state dict
-// is the same, as neither layer holds tensors. To tell, certify (or just
-// classify without noise) a few hundred test images with each choice and keep
-// the one whose clean accuracy is close to the published one; the wrong layer
-// gives far lower accuracy (around 30% on CIFAR-10) or nearly constant
-// labels. Checkpoints written by SaveCheckpoint record the layer, and loading
-// them restores it.
-
 // OptimizerState is SGD's state for resuming training: the hyperparameters
 // of the reference's single param group and one momentum buffer per
 // parameter, in the order of Model.Parameters(), on the model's device.
@@ -115,13 +100,23 @@ func zipKind(r io.ReaderAt, size int64) (modelFile, error) {
 	return checkpointFile, nil
 }
 
-// LoadCheckpoint loads a torch.save checkpoint ({'epoch', 'arch',
-// 'state_dict', ...}) into the exported architecture it names, which must be
-// opt.Arch when that is set. Every tensor the
-// architecture has must be in the state dict with its shape and dtype, and
-// nothing else; otherwise the error names the first mismatch. The input
-// layer is opt.Normalization, else the one the file records (files written
-// by SaveCheckpoint), else NormalizeLayer; Meta.Normalization says which.
+// LoadCheckpoint loads a checkpoint.pth.tar of the Python reference (or one
+// written by SaveCheckpoint): torch.save's {'epoch', 'arch', 'state_dict',
+// ...}, in the legacy or the zip format, read without running anything in
+// it. The weights go into the exported architecture that 'arch' names, which
+// must be opt.Arch when that is set. Every tensor of the architecture must
+// be in the state dict with its shape and dtype, and nothing else; otherwise
+// the error names the first mismatch.
+//
+// The input layer is opt.Normalization, else the one the file records (files
+// written by SaveCheckpoint), else NormalizeLayer; Meta.Normalization says
+// which. The reference's files do not say whether the net was trained behind
+// NormalizeLayer ((x - mean) / sd) or InputCenterLayer (x - mean, Center):
+// neither layer holds tensors, so the state dict is the same. To tell,
+// classify or certify a few hundred test images with each choice and keep the
+// one whose clean accuracy is close to the published one; the wrong layer
+// gives far lower accuracy (often around 30% on CIFAR-10) or nearly the same
+// label for every image.
 func LoadCheckpoint(path string, opt Options) (*Model, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
@@ -229,8 +224,8 @@ func (m *Model) setInputLayer(c *checkpoint.Checkpoint, kind string) error {
 	return m.SetNormalization(kind)
 }
 
-// extraValue is the top-level entry key of a checkpoint, or the zero value
-// when there is none (as in the reference's files).
+// extraValue is the checkpoint's top-level entry named key, or the zero
+// value when there is none (as in the reference's files).
 func extraValue[T any](c *checkpoint.Checkpoint, key string) (T, error) {
 	var zero T
 	raw, ok := c.Extra[key]
@@ -298,11 +293,8 @@ func (m *Model) stateDict() ([]torchbind.Named, error) {
 
 // module is the dotted path of the module that holds a tensor.
 func module(name string) string {
-	i := strings.LastIndexByte(name, '.')
-	if i < 0 {
-		return ""
-	}
-	return name[:i]
+	layer, _ := splitName(name)
+	return layer
 }
 
 // SaveCheckpoint writes m as the reference's checkpoint.pth.tar, atomically:

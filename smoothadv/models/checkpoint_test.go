@@ -73,6 +73,8 @@ func writeFixtures(t *testing.T, dir string) fixtureManifest {
 	return m
 }
 
+// readF32 and writeF32 handle the little-endian float32 files that
+// interop.py reads and writes.
 func readF32(t *testing.T, path string) []float32 {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -80,19 +82,19 @@ func readF32(t *testing.T, path string) []float32 {
 		t.Fatal(err)
 	}
 	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	if err := binary.Read(bytes.NewReader(b), binary.LittleEndian, out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
 
 func writeF32(t *testing.T, path string, v []float32) {
 	t.Helper()
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	b, err := binary.Append(nil, binary.LittleEndian, v)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -275,6 +277,24 @@ type pyResult struct {
 	MomentumMaxAbsDiff *float64 `json:"momentum_max_abs_diff"`
 }
 
+// pythonCheck has PyTorch load the checkpoints of cases, listed in
+// dir/go.json, and returns what it saw in each.
+func pythonCheck(t *testing.T, dir string, cases []goCase) map[string]pyResult {
+	t.Helper()
+	b, err := json.Marshal(cases)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "go.json"), b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results map[string]pyResult
+	if err := json.Unmarshal(interop(t, "check", dir), &results); err != nil {
+		t.Fatal(err)
+	}
+	return results
+}
+
 // testSave saves the reference checkpoints loaded above, and a fresh model
 // behind InputCenterLayer, and has PyTorch load them the reference's way.
 func testSave(t *testing.T, dir string, fx fixtureManifest, loaded map[string]*Model) {
@@ -327,17 +347,7 @@ func testSave(t *testing.T, dir string, fx fixtureManifest, loaded map[string]*M
 	fresh.Meta.NoiseSD = 0.25
 	save("fresh_center", fresh, 1, nil, "")
 
-	b, err := json.Marshal(cases)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(out, "go.json"), b, 0o644)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results map[string]pyResult
-	if err := json.Unmarshal(interop(t, "check", out), &results); err != nil {
-		t.Fatal(err)
-	}
+	results := pythonCheck(t, out, cases)
 	for _, c := range cases {
 		r, ok := results[c.Name]
 		if !ok {
@@ -484,18 +494,7 @@ func TestSaveCheckpointFromCUDA(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeF32(t, c.Logits, logits(t, m, templates, g))
-	b, err := json.Marshal([]goCase{c})
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "go.json"), b, 0o644)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results map[string]pyResult
-	if err := json.Unmarshal(interop(t, "check", dir), &results); err != nil {
-		t.Fatal(err)
-	}
-	r := results["cuda"]
+	r := pythonCheck(t, dir, []goCase{c})["cuda"]
 	// The GPU's convolutions may run in TF32, so the logits agree less closely.
 	if !slices.Equal(r.Devices, []string{"cpu"}) || r.MaxAbsDiff > 1e-2 {
 		t.Errorf("PyTorch loads tensors on %v, logits differ by %g", r.Devices, r.MaxAbsDiff)

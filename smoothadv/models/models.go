@@ -263,8 +263,13 @@ func (m *Model) initialize(seed uint64) error {
 	return nil
 }
 
+// splitName splits a tensor's dotted name into the path of the module that
+// holds it ("" at the top) and its own name.
 func splitName(name string) (layer, kind string) {
 	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return "", name
+	}
 	return name[:i], name[i+1:]
 }
 
