@@ -44,7 +44,7 @@ func (f *modelFlags) resolvedDevice() string {
 }
 
 func (f *modelFlags) load(path string) (*models.Model, error) {
-	return models.LoadTorchScript(path, models.Options{Device: f.resolvedDevice(), Arch: f.arch, Normalization: f.normalization})
+	return models.Load(path, models.Options{Device: f.resolvedDevice(), Arch: f.arch, Normalization: f.normalization})
 }
 
 // smoothingFlags are the flags certify and predict share with the reference

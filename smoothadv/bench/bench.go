@@ -49,7 +49,7 @@ func result(name string, images, samplesPerImage int, secs float64) Result {
 // Run times CERTIFY's sampling (N0 + N samples per image) with our sampler
 // and, when opt.Python is set, with the reference's loop.
 func Run(ctx context.Context, opt Options) ([]Result, error) {
-	m, err := models.LoadTorchScript(opt.Model, models.Options{Device: opt.Device})
+	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smoothadv/smoothadv/smoothadv/train"
+)
+
+func newTrainCmd() *cobra.Command {
+	cfg := train.Defaults()
+	var mf modelFlags
+	var gpu string
+	cmd := &cobra.Command{
+		Use:   "train DATASET ARCH OUTDIR",
+		Short: "Train a base classifier: Gaussian augmentation or SmoothAdv adversarial training",
+		Long: `Train trains ARCH on DATASET into OUTDIR as the reference's train.py (Gaussian
+augmentation, the default) and train_pgd.py (--adv-training: SmoothAdv) do, with their flags.
+OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference's scripts) and
+run.json (the resolved configuration and versions). --resume continues from the checkpoint.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Dataset, cfg.Arch, cfg.OutDir = args[0], args[1], args[2]
+			if gpu != "" {
+				mf.device = "cuda:" + gpu
+			}
+			cfg.Device, cfg.Normalization = mf.resolvedDevice(), mf.normalization
+			if cfg.UseUnlabelled && cfg.UnlabelledPath == "" {
+				return fmt.Errorf("--use-unlabelled needs --unlabelled-path (the pseudo-labelled pickle)")
+			}
+			return train.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&mf.device, "device", "auto", `device: "cpu", "cuda:N" or "auto"`)
+	fs.StringVar(&gpu, "gpu", "", "GPU index (the reference's flag; same as --device cuda:N)")
+	fs.StringVar(&mf.normalization, "normalization", "", `input layer of a new model: "normalize" (default) or "center"`)
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "data loading goroutines")
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "number of epochs")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
+	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "initial learning rate")
+	fs.IntVar(&cfg.LRStepSize, "lr_step_size", cfg.LRStepSize, "epochs between learning-rate drops")
+	fs.Float64Var(&cfg.Gamma, "gamma", cfg.Gamma, "learning-rate drop factor")
+	fs.Float64Var(&cfg.Momentum, "momentum", cfg.Momentum, "SGD momentum")
+	fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "weight decay")
+	fs.Float64Var(&cfg.NoiseSD, "noise_sd", cfg.NoiseSD, "standard deviation of the Gaussian noise for data augmentation")
+	fs.IntVar(&cfg.PrintFreq, "print-freq", cfg.PrintFreq, "accepted for compatibility; progress shows on a terminal")
+	fs.BoolVar(&cfg.Resume, "resume", false, "continue from OUTDIR/checkpoint.pth.tar")
+	fs.StringVar(&cfg.PretrainedModel, "pretrained-model", "", "start from this model (e.g. an imagenet32_resnet110 checkpoint) with a new classifier head")
+	fs.BoolVar(&cfg.UseUnlabelled, "use-unlabelled", false, "self-training with a pseudo-labelled set")
+	fs.StringVar(&cfg.UnlabelledPath, "unlabelled-path", "", "the pseudo-labelled pickle (data, extrapolated_targets)")
+	fs.Float64Var(&cfg.SelfTrainingWeight, "self-training-weight", cfg.SelfTrainingWeight, "loss weight of the pseudo-labelled batches")
+	fs.BoolVar(&cfg.AdvTraining, "adv-training", false, "SmoothAdv adversarial training")
+	fs.StringVar(&cfg.Attack, "attack", cfg.Attack, "PGD or DDN")
+	fs.Float64Var(&cfg.Epsilon, "epsilon", cfg.Epsilon, "attack radius in 1/256 units")
+	fs.IntVar(&cfg.NumSteps, "num-steps", cfg.NumSteps, "attack steps")
+	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "epochs over which epsilon grows to its value")
+	fs.IntVar(&cfg.NumNoiseVec, "num-noise-vec", cfg.NumNoiseVec, "noise draws per image (m_train)")
+	fs.BoolVar(&cfg.TrainMultiNoise, "train-multi-noise", false, "train on all m noisy copies, one step per chunk")
+	fs.BoolVar(&cfg.NoGradAttack, "no-grad-attack", false, "gradient-free (Stein) attack")
+	fs.Float64Var(&cfg.InitNormDDN, "init-norm-DDN", cfg.InitNormDDN, "DDN's initial norm in 1/256 units")
+	fs.Float64Var(&cfg.GammaDDN, "gamma-DDN", cfg.GammaDDN, "DDN's norm step")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "dataset directory (default: the dataset's usual place)")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of initialisation, shuffling, augmentation and noise")
+	fs.IntVar(&cfg.TestSubset, "test-subset", cfg.TestSubset, "test each epoch on every k-th test image (1: all, as the reference)")
+	return cmd
+}
+
+func init() { commands = append(commands, newTrainCmd) }

@@ -1,0 +1,54 @@
+package train
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+)
+
+// CheckpointFile is the reference's checkpoint, written after every epoch;
+// the reference's scripts and ours both load it.
+const CheckpointFile = "checkpoint.pth.tar"
+
+// resumeState is what a checkpoint restores.
+type resumeState struct {
+	model *models.Model
+	epoch int // the last finished epoch
+	optim *models.OptimizerState
+}
+
+// loadCheckpoint reads the output directory's checkpoint for resuming.
+func loadCheckpoint(dir string, opt models.Options) (*resumeState, error) {
+	path := filepath.Join(dir, CheckpointFile)
+	m, err := models.Load(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	o, err := models.LoadOptimizerState(path, m)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &resumeState{model: m, epoch: m.Meta.Epoch, optim: o}, nil
+}
+
+// restoreOptimizer hands the checkpoint's momentum buffers to the optimizer.
+func (t *Trainer) restoreOptimizer(st *resumeState) {
+	if st == nil || st.optim == nil || t.opt == nil {
+		return
+	}
+	copy(t.opt.Buffers, st.optim.MomentumBuffers)
+	st.optim.MomentumBuffers = nil
+}
+
+// saveCheckpoint writes the model and optimizer after epoch, atomically.
+func (t *Trainer) saveCheckpoint(epoch int) error {
+	o := &models.OptimizerState{LR: t.opt.LR, Momentum: t.opt.Momentum, Dampening: t.opt.Dampening,
+		WeightDecay: t.opt.WeightDecay, Nesterov: t.opt.Nesterov, MomentumBuffers: t.opt.Buffers}
+	t.model.Meta.Epoch = epoch
+	if err := models.SaveCheckpoint(filepath.Join(t.cfg.OutDir, CheckpointFile), t.model, epoch, o); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}

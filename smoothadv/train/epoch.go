@@ -1,0 +1,271 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// Attacker perturbs a batch for training or testing: inputs are tiled m
+// times (rows b*m .. b*m+m-1 copy image b), labels are per image, noise is
+// shaped like inputs; it returns the tiled adversarial inputs (without
+// noise). epoch sets the warm-up radius.
+type Attacker func(s *torchbind.Scope, model *torchbind.Module, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor
+
+// batchTensors copies a loaded batch to the device.
+func (t *Trainer) batchTensors(s *torchbind.Scope, b *data.Batch) (*torchbind.Tensor, *torchbind.Tensor) {
+	sh := b.Shape
+	x := s.FromFloat32(b.Images, t.model.Device(), int64(b.Len()), int64(sh.C), int64(sh.H), int64(sh.W))
+	y := s.FromInt64(b.Labels, t.model.Device(), int64(b.Len()))
+	return x, y
+}
+
+// stride picks rows 0, m, 2m, ... of a tiled batch: one copy per image.
+func stride(s *torchbind.Scope, x *torchbind.Tensor, n, m int, device string) *torchbind.Tensor {
+	idx := make([]int64, n)
+	for i := range idx {
+		idx[i] = int64(i * m)
+	}
+	return s.IndexSelect(x, 0, s.FromInt64(idx, device, int64(n)))
+}
+
+func repeatEach(n, m int) []int64 {
+	r := make([]int64, n)
+	for i := range r {
+		r[i] = int64(m)
+	}
+	return r
+}
+
+// correct counts argmax(logits) == labels.
+func correct(s *torchbind.Scope, logits, labels *torchbind.Tensor) (int, error) {
+	c, err := s.Sum(s.Eq(s.Argmax(logits, 1), labels)).Item()
+	return int(c), err
+}
+
+// attackMode freezes the model in eval mode for an attack and returns the
+// function that puts it back into training.
+func (t *Trainer) attackMode() (func() error, error) {
+	if err := t.model.Train(false); err != nil {
+		return nil, err
+	}
+	if err := t.model.SetRequiresGrad(false); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := t.model.Train(true); err != nil {
+			return err
+		}
+		return t.model.SetRequiresGrad(true)
+	}, nil
+}
+
+// step is one optimizer step on the loss of logits against labels, scaled
+// by weight; it returns the (unscaled) loss and the number correct.
+func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, weight float64) (float64, int, error) {
+	logits := t.model.Forward(s, inputs)
+	loss := s.CrossEntropy(logits, labels, torchbind.ReduceMean)
+	scaled := loss
+	if weight != 1 {
+		scaled = s.MulScalar(loss, weight)
+	}
+	if err := s.Err(); err != nil {
+		return 0, 0, err
+	}
+	if err := t.opt.ZeroGrad(); err != nil {
+		return 0, 0, err
+	}
+	if err := scaled.Backward(); err != nil {
+		return 0, 0, err
+	}
+	if err := t.opt.Step(); err != nil {
+		return 0, 0, err
+	}
+	v, err := loss.Item()
+	if err != nil {
+		return 0, 0, err
+	}
+	c, err := correct(s, logits, labels)
+	return v, c, err
+}
+
+// trainBatch trains on one loaded batch as train_pgd.py does: the batch is
+// split into m chunks; each chunk is tiled m times, noised and (with
+// adversarial training) attacked; with multi-noise training every chunk
+// takes an optimizer step on all its noisy copies, otherwise the first copy
+// of each image is kept and the batch takes one step.
+func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc *meter) error {
+	s := torchbind.NewScope()
+	defer s.Close()
+	x, y := t.batchTensors(s, b)
+	m := t.cfg.NumNoiseVec
+	chunk := b.Len() / m
+	if chunk == 0 {
+		return nil // fewer images than noise vectors: nothing to split, as the reference yields empty chunks
+	}
+	dev := t.model.Device()
+	var kept, keptLabels []*torchbind.Tensor
+	for c := 0; c < m; c++ {
+		xc := s.Narrow(x, 0, int64(c*chunk), int64(chunk))
+		yc := s.Narrow(y, 0, int64(c*chunk), int64(chunk))
+		inputs := s.RepeatInterleave(xc, repeatEach(chunk, m))
+		noise := s.RandnLike(inputs, t.cfg.NoiseSD, t.gen)
+		if t.cfg.AdvTraining {
+			restore, err := t.attackMode()
+			if err != nil {
+				return err
+			}
+			inputs = t.attacker(s, t.model.Module, inputs, yc, noise, m, epoch)
+			if err := restore(); err != nil {
+				return err
+			}
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("chunk %d: %w", c, err)
+		}
+		if t.cfg.TrainMultiNoise {
+			labels := s.RepeatInterleave(yc, repeatEach(chunk, m))
+			v, n, err := t.step(s, s.Add(inputs, noise), labels, weight)
+			if err != nil {
+				return err
+			}
+			loss.add(v, chunk*m)
+			acc.add(100*float64(n)/float64(chunk*m), chunk*m)
+			continue
+		}
+		kept = append(kept, s.Add(stride(s, inputs, chunk, m, dev), stride(s, noise, chunk, m, dev)))
+		keptLabels = append(keptLabels, yc)
+	}
+	if t.cfg.TrainMultiNoise {
+		return s.Err()
+	}
+	v, n, err := t.step(s, s.Cat(0, kept...), s.Cat(0, keptLabels...), weight)
+	if err != nil {
+		return err
+	}
+	loss.add(v, chunk*m)
+	acc.add(100*float64(n)/float64(chunk*m), chunk*m)
+	return nil
+}
+
+// trainEpoch runs one epoch of training and returns the mean loss and
+// accuracy (percent). With self-training, each labelled batch is followed by
+// a pseudo-labelled one whose loss is scaled by SelfTrainingWeight.
+func (t *Trainer) trainEpoch(ctx context.Context, epoch int) (float64, float64, error) {
+	if err := t.model.Train(true); err != nil {
+		return 0, 0, err
+	}
+	batches := t.train.Epoch(ctx, epoch)
+	defer batches.Close()
+	var extra *data.Epoch
+	if t.extra != nil {
+		extra = t.extra.Epoch(ctx, epoch)
+		defer func() { extra.Close() }()
+	}
+	var loss, acc meter
+	t.progress.Start(0, t.train.Len())
+	defer t.progress.Finish()
+	for i := 0; ; i++ {
+		b, err := batches.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := t.trainBatch(b, epoch, 1, &loss, &acc); err != nil {
+			return 0, 0, fmt.Errorf("epoch %d, batch %d: %w", epoch, i, err)
+		}
+		if extra != nil {
+			pb, err := extra.Next()
+			if errors.Is(err, io.EOF) { // the pseudo-labelled set ran out: start it over
+				extra.Close()
+				extra = t.extra.Epoch(ctx, epoch+i+1)
+				pb, err = extra.Next()
+			}
+			if err != nil {
+				return 0, 0, fmt.Errorf("pseudo-labelled batch: %w", err)
+			}
+			if err := t.trainBatch(pb, epoch, t.cfg.SelfTrainingWeight, &loss, &acc); err != nil {
+				return 0, 0, fmt.Errorf("epoch %d, pseudo-labelled batch %d: %w", epoch, i, err)
+			}
+		}
+		t.progress.Update(i + 1)
+	}
+	return loss.avg(), acc.avg(), nil
+}
+
+// testEpoch measures, in eval mode, the loss and accuracy on noisy test
+// inputs and, with adversarial training, under a single-noise attack. It
+// returns loss, accuracy and noisy clean accuracy (the last only with
+// adversarial training).
+func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, float64, error) {
+	if err := t.model.Train(false); err != nil {
+		return 0, 0, 0, err
+	}
+	loader, err := data.NewLoader(t.test, data.Options{BatchSize: t.cfg.Batch, Workers: t.cfg.Workers})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	batches := loader.Epoch(ctx, 0)
+	defer batches.Close()
+	var loss, acc, accNoisy meter
+	for {
+		b, err := batches.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if err := t.testBatch(b, epoch, &loss, &acc, &accNoisy); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	if t.cfg.AdvTraining {
+		return loss.avg(), acc.avg(), accNoisy.avg(), nil
+	}
+	return loss.avg(), accNoisy.avg(), 0, nil
+}
+
+func (t *Trainer) testBatch(b *data.Batch, epoch int, loss, acc, accNoisy *meter) error {
+	s := torchbind.NewScope()
+	defer s.Close()
+	x, y := t.batchTensors(s, b)
+	noise := s.RandnLike(x, t.cfg.NoiseSD, t.gen)
+	n := b.Len()
+	// evaluate returns the loss and records the accuracy on inputs + noise.
+	evaluate := func(inputs *torchbind.Tensor, into *meter) (float64, error) {
+		logits := t.model.Infer(s, s.Add(inputs, noise))
+		l, err := s.CrossEntropy(logits, y, torchbind.ReduceMean).Item()
+		if err != nil {
+			return 0, err
+		}
+		c, err := correct(s, logits, y)
+		into.add(100*float64(c)/float64(n), n)
+		return l, err
+	}
+	l, err := evaluate(x, accNoisy)
+	if err != nil || !t.cfg.AdvTraining {
+		loss.add(l, n)
+		return err
+	}
+	if err := t.model.SetRequiresGrad(false); err != nil {
+		return err
+	}
+	adv := t.attacker(s, t.model.Module, x, y, noise, 1, epoch)
+	if err := t.model.SetRequiresGrad(true); err != nil {
+		return err
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	// With an attack the loss reported is the one under attack.
+	l, err = evaluate(adv, acc)
+	loss.add(l, n)
+	return err
+}

@@ -1,0 +1,299 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// Files in the output directory.
+const (
+	LogFile    = "log.txt"
+	ConfigFile = "run.json"
+)
+
+// newTrainer opens the data and the model (fresh, pretrained or resumed)
+// and returns the first epoch to train.
+func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, 0, err
+	}
+	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch")}
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
+	trainSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Train)
+	if err != nil {
+		return nil, 0, err
+	}
+	testSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Test)
+	if err != nil {
+		return nil, 0, err
+	}
+	t.test = every(testSet, cfg.TestSubset)
+	if t.train, err = data.NewLoader(trainSet, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}); err != nil {
+		return nil, 0, err
+	}
+	if cfg.UseUnlabelled {
+		extra, err := data.OpenPseudoLabelled(cfg.UnlabelledPath)
+		if err != nil {
+			return nil, 0, fmt.Errorf("self-training set: %w", err)
+		}
+		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers}); err != nil {
+			return nil, 0, err
+		}
+	}
+	start, err := t.openModel(trainSet)
+	if err != nil {
+		return nil, 0, err
+	}
+	if t.gen, err = torchbind.NewGenerator(t.model.Device(), cfg.Seed); err != nil {
+		return nil, 0, err
+	}
+	if cfg.AdvTraining {
+		if t.attacker, err = newAttacker(cfg, t.gen); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := t.writeRunInfo(); err != nil {
+		return nil, 0, err
+	}
+	ok = true
+	return t, start, nil
+}
+
+// openModel makes the model and optimizer: resumed from the output
+// directory, started from a pretrained model, or freshly initialised.
+func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
+	cfg := t.cfg
+	opt := models.Options{Device: cfg.Device, Normalization: cfg.Normalization}
+	var err error
+	start := 0
+	switch {
+	case cfg.Resume:
+		var st *resumeState
+		if st, err = loadCheckpoint(cfg.OutDir, opt); err != nil {
+			return 0, fmt.Errorf("resume: %w", err)
+		}
+		t.model, start = st.model, st.epoch+1
+		defer t.restoreOptimizer(st)
+	case cfg.PretrainedModel != "":
+		if t.model, err = finetune(cfg, opt); err != nil {
+			return 0, err
+		}
+	default:
+		if t.model, err = models.New(cfg.Arch, cfg.Seed, opt); err != nil {
+			return 0, err
+		}
+	}
+	if t.model.Meta.Arch != cfg.Arch {
+		return 0, fmt.Errorf("model is %s, configuration says %s", t.model.Meta.Arch, cfg.Arch)
+	}
+	if t.model.Meta.NumClasses != trainSet.NumClasses() {
+		return 0, fmt.Errorf("%s has %d classes, %s has %d", cfg.Arch, t.model.Meta.NumClasses, cfg.Dataset, trainSet.NumClasses())
+	}
+	t.model.Meta.NoiseSD = cfg.NoiseSD
+	params, err := t.model.Parameters()
+	if err != nil {
+		return 0, err
+	}
+	t.opt = NewSGD(params, cfg.LR, cfg.Momentum, cfg.WeightDecay)
+	return start, nil
+}
+
+// finetune starts from a pretrained model (the reference: an ImageNet32
+// ResNet-110) with its classifier head replaced by a fresh one for the
+// configured architecture: every other tensor is copied over.
+func finetune(cfg Config, opt models.Options) (*models.Model, error) {
+	pre, err := models.Load(cfg.PretrainedModel, opt)
+	if err != nil {
+		return nil, fmt.Errorf("pretrained model: %w", err)
+	}
+	defer pre.Close()
+	m, err := models.New(cfg.Arch, cfg.Seed, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := copyExceptHead(pre, m); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("pretrained model %s: %w", cfg.PretrainedModel, err)
+	}
+	return m, nil
+}
+
+func copyExceptHead(from, to *models.Model) error {
+	for _, get := range []func(*models.Model) ([]torchbind.Named, error){(*models.Model).Parameters, (*models.Model).Buffers} {
+		src, err := get(from)
+		if err != nil {
+			return err
+		}
+		defer torchbind.CloseAll(src)
+		dst, err := get(to)
+		if err != nil {
+			return err
+		}
+		defer torchbind.CloseAll(dst)
+		byName := map[string]*torchbind.Tensor{}
+		for _, n := range src {
+			byName[n.Name] = n.T
+		}
+		for _, n := range dst {
+			if strings.Contains(n.Name, ".fc.") {
+				continue
+			}
+			t, ok := byName[n.Name]
+			if !ok {
+				return fmt.Errorf("no %s", n.Name)
+			}
+			if err := n.T.CopyFrom(t); err != nil {
+				return fmt.Errorf("%s: %w", n.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// every is a view of every k-th example of ds.
+func every(ds data.Dataset, k int) data.Dataset {
+	if k <= 1 {
+		return ds
+	}
+	return strided{ds, k}
+}
+
+type strided struct {
+	data.Dataset
+	k int
+}
+
+func (s strided) Len() int { return (s.Dataset.Len() + s.k - 1) / s.k }
+func (s strided) Read(i int, rng *rand.Rand, dst []float32) (int, error) {
+	return s.Dataset.Read(i*s.k, rng, dst)
+}
+
+func (t *Trainer) close() {
+	if t.opt != nil {
+		t.opt.Close()
+	}
+	if t.gen != nil {
+		t.gen.Close()
+	}
+	if t.model != nil {
+		t.model.Close()
+	}
+}
+
+// writeRunInfo records the resolved configuration and the versions used.
+func (t *Trainer) writeRunInfo() error {
+	info := map[string]any{
+		"config": t.cfg,
+		"versions": map[string]string{
+			"go":         runtime.Version(),
+			"libtorch":   torchbind.Version(),
+			"started_at": time.Now().UTC().Format(time.RFC3339),
+		},
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(t.cfg.OutDir, ConfigFile), append(b, '\n'))
+}
+
+// loop trains epochs start .. Epochs-1, logging and checkpointing each.
+func (t *Trainer) loop(ctx context.Context, start int) error {
+	logPath := filepath.Join(t.cfg.OutDir, LogFile)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if start == 0 {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(logPath, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if start == 0 {
+		if _, err := fmt.Fprintln(f, t.header()); err != nil {
+			return err
+		}
+	}
+	for epoch := start; epoch < t.cfg.Epochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st := Stats{Epoch: epoch, LR: StepLR(t.cfg.LR, t.cfg.Gamma, t.cfg.LRStepSize, epoch)}
+		t.opt.LR = st.LR
+		began := time.Now()
+		if st.TrainLoss, st.TrainAcc, err = t.trainEpoch(ctx, epoch); err != nil {
+			return err
+		}
+		if st.TestLoss, st.TestAcc, st.TestAccNoisy, err = t.testEpoch(ctx, epoch); err != nil {
+			return fmt.Errorf("epoch %d test: %w", epoch, err)
+		}
+		st.Time = time.Since(began)
+		if _, err := fmt.Fprintln(f, t.line(st)); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := t.saveCheckpoint(epoch); err != nil {
+			return fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
+		}
+		fmt.Fprintf(t.out, "epoch %d: %.1fs, lr %.3g, train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%",
+			epoch, st.Time.Seconds(), st.LR, st.TrainLoss, st.TrainAcc, st.TestLoss, st.TestAcc)
+		if t.cfg.AdvTraining {
+			fmt.Fprintf(t.out, " (noisy clean %.2f%%)", st.TestAccNoisy)
+		}
+		fmt.Fprintln(t.out)
+	}
+	return nil
+}
+
+// header and line are log.txt as the reference writes it: tab-separated,
+// numbers in Python's '{:.3}'.
+func (t *Trainer) header() string {
+	h := "epoch\ttime\tlr\ttrainloss\ttestloss\ttrainacc\ttestacc"
+	if t.cfg.AdvTraining {
+		h += "\ttestaccNor"
+	}
+	return h
+}
+
+func (t *Trainer) line(st Stats) string {
+	vals := []float64{st.Time.Seconds(), st.LR, st.TrainLoss, st.TestLoss, st.TrainAcc, st.TestAcc}
+	if t.cfg.AdvTraining {
+		vals = append(vals, st.TestAccNoisy)
+	}
+	parts := []string{fmt.Sprint(st.Epoch)}
+	for _, v := range vals {
+		parts = append(parts, pyfmt.G(v, 3))
+	}
+	return strings.Join(parts, "\t")
+}
+
+// writeAtomic writes a file through a temporary name and a rename, so a
+// crash leaves the old file or the new one, never a torn one.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

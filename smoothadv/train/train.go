@@ -1,0 +1,161 @@
+// Package train trains base classifiers for randomized smoothing: Gaussian
+// data augmentation (Cohen et al.'s train.py), SmoothAdv adversarial
+// training (Salman et al.'s train_pgd.py, Pseudocode 1) and vanilla
+// adversarial training (noise 0), with the reference's log.txt and
+// checkpoint.pth.tar in the output directory.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// Config holds every knob of the reference's train.py and train_pgd.py,
+// under the reference's names, plus ours.
+type Config struct {
+	Dataset string `yaml:"dataset"`
+	Arch    string `yaml:"arch"`
+	OutDir  string `yaml:"outdir"`
+	DataDir string `yaml:"data_dir"`
+
+	Batch       int     `yaml:"batch"`
+	LR          float64 `yaml:"lr"`
+	LRStepSize  int     `yaml:"lr_step_size"`
+	Gamma       float64 `yaml:"gamma"`
+	Momentum    float64 `yaml:"momentum"`
+	WeightDecay float64 `yaml:"weight_decay"`
+	NoiseSD     float64 `yaml:"noise_sd"`
+	Epochs      int     `yaml:"epochs"`
+
+	Resume             bool    `yaml:"resume"`
+	PretrainedModel    string  `yaml:"pretrained_model"`
+	UseUnlabelled      bool    `yaml:"use_unlabelled"`
+	UnlabelledPath     string  `yaml:"unlabelled_path"`
+	SelfTrainingWeight float64 `yaml:"self_training_weight"`
+
+	AdvTraining     bool    `yaml:"adv_training"`
+	Attack          string  `yaml:"attack"`  // PGD or DDN
+	Epsilon         float64 `yaml:"epsilon"` // L2 radius in 1/256 units, as the reference's flag
+	NumSteps        int     `yaml:"num_steps"`
+	Warmup          int     `yaml:"warmup"`
+	NumNoiseVec     int     `yaml:"num_noise_vec"`
+	TrainMultiNoise bool    `yaml:"train_multi_noise"`
+	NoGradAttack    bool    `yaml:"no_grad_attack"`
+	InitNormDDN     float64 `yaml:"init_norm_ddn"` // 1/256 units
+	GammaDDN        float64 `yaml:"gamma_ddn"`
+
+	Workers       int    `yaml:"workers"`
+	PrintFreq     int    `yaml:"print_freq"`
+	Device        string `yaml:"device"`
+	Seed          uint64 `yaml:"seed"`
+	Normalization string `yaml:"normalization"`
+	// TestSubset tests each epoch on every k-th test example (1: all, as the
+	// reference), to keep small CPU runs quick.
+	TestSubset int `yaml:"test_subset"`
+}
+
+// Defaults are the reference's defaults (train_pgd.py).
+func Defaults() Config {
+	return Config{
+		Batch: 256, LR: 0.1, LRStepSize: 30, Gamma: 0.1, Momentum: 0.9, WeightDecay: 1e-4,
+		Epochs: 90, Attack: "DDN", Epsilon: 256, NumSteps: 10, Warmup: 1, NumNoiseVec: 1,
+		InitNormDDN: 256, GammaDDN: 0.05, SelfTrainingWeight: 1, Workers: 4, PrintFreq: 10,
+		Device: "cpu", TestSubset: 1,
+	}
+}
+
+// Validate lists every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Dataset != "", "dataset: missing")
+	check(c.Arch != "", "arch: missing")
+	check(c.OutDir != "", "outdir: missing")
+	check(c.Batch >= 1, "batch: %d, want >= 1", c.Batch)
+	check(c.LR > 0 && !math.IsInf(c.LR, 0), "lr: %v, want > 0", c.LR)
+	check(c.LRStepSize >= 1, "lr_step_size: %d, want >= 1", c.LRStepSize)
+	check(c.Gamma > 0 && c.Gamma <= 1, "gamma: %v, want in (0, 1]", c.Gamma)
+	check(c.Momentum >= 0 && c.Momentum < 1, "momentum: %v, want in [0, 1)", c.Momentum)
+	check(c.WeightDecay >= 0, "weight_decay: %v, want >= 0", c.WeightDecay)
+	check(c.NoiseSD >= 0 && !math.IsInf(c.NoiseSD, 0), "noise_sd: %v, want >= 0", c.NoiseSD)
+	check(c.Epochs >= 1, "epochs: %d, want >= 1", c.Epochs)
+	check(c.NumNoiseVec >= 1, "num_noise_vec: %d, want >= 1", c.NumNoiseVec)
+	check(c.Batch%max(c.NumNoiseVec, 1) == 0, "batch %d is not a multiple of num_noise_vec %d", c.Batch, c.NumNoiseVec)
+	check(c.TestSubset >= 1, "test_subset: %d, want >= 1", c.TestSubset)
+	check(c.SelfTrainingWeight >= 0, "self_training_weight: %v, want >= 0", c.SelfTrainingWeight)
+	if c.AdvTraining {
+		check(c.Attack == "PGD" || c.Attack == "DDN", "attack: %q, want PGD or DDN", c.Attack)
+		check(c.Epsilon > 0, "epsilon: %v, want > 0", c.Epsilon)
+		check(c.NumSteps >= 1, "num_steps: %d, want >= 1", c.NumSteps)
+		check(c.Warmup >= 1, "warmup: %d, want >= 1", c.Warmup)
+	}
+	return errors.Join(errs...)
+}
+
+// warmEpsilon is the attack radius of epoch e (from 0), in pixel units:
+// min(eps, (e + 1) * eps / warmup), as the reference warms up.
+func (c Config) warmEpsilon(epoch int) float64 {
+	eps := c.Epsilon / 256
+	return math.Min(eps, float64(epoch+1)*eps/float64(c.Warmup))
+}
+
+// Stats are one epoch's numbers, as log.txt records them (accuracies in percent).
+type Stats struct {
+	Epoch               int
+	Time                time.Duration
+	LR                  float64
+	TrainLoss, TestLoss float64
+	TrainAcc, TestAcc   float64
+	TestAccNoisy        float64 // testaccNor: noisy clean inputs, with adversarial training
+}
+
+// meter is a running average weighted by batch size.
+type meter struct{ sum, n float64 }
+
+func (m *meter) add(v float64, n int) { m.sum += v * float64(n); m.n += float64(n) }
+func (m *meter) avg() float64 {
+	if m.n == 0 {
+		return 0
+	}
+	return m.sum / m.n
+}
+
+// Trainer runs a configured training.
+type Trainer struct {
+	cfg      Config
+	model    *models.Model
+	opt      *SGD
+	gen      *torchbind.Generator
+	train    *data.Loader
+	extra    *data.Loader // pseudo-labelled batches for self-training
+	test     data.Dataset
+	attacker Attacker
+	progress progress.Reporter
+	out      io.Writer // per-epoch summaries
+}
+
+// Run trains as cfg says, resuming from OutDir when cfg.Resume is set.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid training configuration:\n%w", err)
+	}
+	t, start, err := newTrainer(cfg, out)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	return t.loop(ctx, start)
+}
