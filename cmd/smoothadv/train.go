@@ -63,6 +63,7 @@ run.json (the resolved configuration and versions). --resume continues from the 
 	fs.Float64Var(&cfg.GammaDDN, "gamma-DDN", cfg.GammaDDN, "DDN's norm step")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "dataset directory (default: the dataset's usual place)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of initialisation, shuffling, augmentation and noise")
+	fs.IntVar(&cfg.TrainSubset, "train-subset", cfg.TrainSubset, "train on every k-th training image (1: all, as the reference)")
 	fs.IntVar(&cfg.TestSubset, "test-subset", cfg.TestSubset, "test each epoch on every k-th test image (1: all, as the reference)")
 	return cmd
 }

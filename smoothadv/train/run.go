@@ -47,7 +47,7 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 		return nil, 0, err
 	}
 	t.test = every(testSet, cfg.TestSubset)
-	if t.train, err = data.NewLoader(trainSet, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}); err != nil {
+	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}); err != nil {
 		return nil, 0, err
 	}
 	if cfg.UseUnlabelled {

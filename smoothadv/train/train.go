@@ -58,9 +58,11 @@ type Config struct {
 	Device        string `yaml:"device"`
 	Seed          uint64 `yaml:"seed"`
 	Normalization string `yaml:"normalization"`
-	// TestSubset tests each epoch on every k-th test example (1: all, as the
-	// reference), to keep small CPU runs quick.
-	TestSubset int `yaml:"test_subset"`
+	// TrainSubset trains on every k-th training example and TestSubset
+	// tests each epoch on every k-th test example (1: all, as the reference),
+	// to keep small CPU runs quick.
+	TrainSubset int `yaml:"train_subset"`
+	TestSubset  int `yaml:"test_subset"`
 }
 
 // Defaults are the reference's defaults (train_pgd.py).
@@ -69,7 +71,7 @@ func Defaults() Config {
 		Batch: 256, LR: 0.1, LRStepSize: 30, Gamma: 0.1, Momentum: 0.9, WeightDecay: 1e-4,
 		Epochs: 90, Attack: "DDN", Epsilon: 256, NumSteps: 10, Warmup: 1, NumNoiseVec: 1,
 		InitNormDDN: 256, GammaDDN: 0.05, SelfTrainingWeight: 1, Workers: 4, PrintFreq: 10,
-		Device: "cpu", TestSubset: 1,
+		Device: "cpu", TrainSubset: 1, TestSubset: 1,
 	}
 }
 
@@ -94,6 +96,7 @@ func (c Config) Validate() error {
 	check(c.Epochs >= 1, "epochs: %d, want >= 1", c.Epochs)
 	check(c.NumNoiseVec >= 1, "num_noise_vec: %d, want >= 1", c.NumNoiseVec)
 	check(c.Batch%max(c.NumNoiseVec, 1) == 0, "batch %d is not a multiple of num_noise_vec %d", c.Batch, c.NumNoiseVec)
+	check(c.TrainSubset >= 1, "train_subset: %d, want >= 1", c.TrainSubset)
 	check(c.TestSubset >= 1, "test_subset: %d, want >= 1", c.TestSubset)
 	check(c.SelfTrainingWeight >= 0, "self_training_weight: %v, want >= 0", c.SelfTrainingWeight)
 	if c.AdvTraining {

@@ -1,0 +1,165 @@
+package train
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// small is a quick Fashion-MNIST configuration: 1/40 of the training set.
+func small(t *testing.T) Config {
+	t.Helper()
+	c := Defaults()
+	c.Dataset, c.Arch, c.OutDir = "fashion-mnist", "fashion_cnn", t.TempDir()
+	c.Device = "cpu"
+	c.Epochs, c.Batch, c.LR, c.NoiseSD = 2, 64, 0.05, 0.25
+	c.TrainSubset, c.TestSubset = 40, 50
+	c.Workers = 2
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", filepath.Join("..", "..", "build", "models"))
+	}
+	return c
+}
+
+func readLog(t *testing.T, dir string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		rows = append(rows, strings.Split(line, "\t"))
+	}
+	return rows
+}
+
+func weights(t *testing.T, path string) []float32 {
+	t.Helper()
+	m, err := models.Load(path, models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ps, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer torchbind.CloseAll(ps)
+	var all []float32
+	for _, p := range ps {
+		v, err := p.T.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, v...)
+	}
+	return all
+}
+
+// TestGaussianTrainingLearnsAndRepeats trains twice with one seed: the log
+// has the reference's columns, the model beats chance on noisy test images,
+// and the two runs end with identical weights.
+func TestGaussianTrainingLearnsAndRepeats(t *testing.T) {
+	a, b := small(t), small(t)
+	b.OutDir = t.TempDir()
+	for _, c := range []Config{a, b} {
+		if err := Run(context.Background(), c, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := readLog(t, a.OutDir)
+	if got := strings.Join(rows[0], " "); got != "epoch time lr trainloss testloss trainacc testacc" {
+		t.Errorf("header %q", got)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d log lines, want header + 2 epochs", len(rows))
+	}
+	acc, err := strconv.ParseFloat(rows[2][6], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("noisy test accuracy after 2 short epochs: %v%%", acc)
+	if acc < 40 { // chance is 10%
+		t.Errorf("test accuracy %v%%: the model did not learn", acc)
+	}
+	wa := weights(t, filepath.Join(a.OutDir, CheckpointFile))
+	wb := weights(t, filepath.Join(b.OutDir, CheckpointFile))
+	for i := range wa {
+		if wa[i] != wb[i] {
+			t.Fatalf("same seed, different weights at %d: %v vs %v", i, wa[i], wb[i])
+		}
+	}
+	for _, f := range []string{ConfigFile, CheckpointFile} {
+		if _, err := os.Stat(filepath.Join(a.OutDir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestSmoothAdvTrainingResumes runs one epoch of SmoothAdv training, then
+// resumes to a second, which must start from the checkpoint and append.
+func TestSmoothAdvTrainingResumes(t *testing.T) {
+	c := small(t)
+	c.AdvTraining, c.Attack, c.Epsilon, c.NumSteps, c.NumNoiseVec, c.Warmup = true, "PGD", 64, 2, 2, 2
+	c.Epochs = 1
+	if err := Run(context.Background(), c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	before := weights(t, filepath.Join(c.OutDir, CheckpointFile))
+	c.Epochs, c.Resume = 2, true
+	if err := Run(context.Background(), c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rows := readLog(t, c.OutDir)
+	if len(rows) != 3 || rows[0][7] != "testaccNor" || rows[1][0] != "0" || rows[2][0] != "1" {
+		t.Fatalf("log after resume: %v", rows)
+	}
+	after := weights(t, filepath.Join(c.OutDir, CheckpointFile))
+	same := true
+	for i := range before {
+		same = same && before[i] == after[i]
+	}
+	if same {
+		t.Error("the resumed epoch did not change the weights")
+	}
+	m, err := models.Load(filepath.Join(c.OutDir, CheckpointFile), models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Meta.Epoch != 1 || m.Meta.NoiseSD != 0.25 || m.Meta.Arch != "fashion_cnn" {
+		t.Errorf("checkpoint metadata %+v", m.Meta)
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	c := Defaults()
+	c.Batch, c.LR, c.AdvTraining, c.Attack = 0, -1, true, "FGSM"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"dataset", "arch", "outdir", "batch", "lr", "attack"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestWarmEpsilon(t *testing.T) {
+	c := Defaults()
+	c.Epsilon, c.Warmup = 256, 4
+	for e, want := range []float64{0.25, 0.5, 0.75, 1, 1} {
+		if got := c.warmEpsilon(e); got != want {
+			t.Errorf("epoch %d: eps %v, want %v", e, got, want)
+		}
+	}
+}
