@@ -36,7 +36,7 @@ TORCHBIND_SRCS := $(wildcard torchbind/csrc/*.cc)
 TORCHBIND_HDRS := $(wildcard torchbind/csrc/*.h)
 MODELS_STAMP := $(BUILD)/models/manifest.json
 
-.PHONY: all deps shims models binary test test-short bench clean
+.PHONY: all deps shims models binary run test test-short bench clean
 
 all: binary models
 
@@ -83,6 +83,10 @@ models: $(MODELS_STAMP)
 
 binary: shims
 	$(GO) build -o bin/smoothadv ./cmd/smoothadv
+
+# The default job: the embedded Fashion-MNIST experiment, into results/.
+run: binary models
+	./bin/smoothadv run --out results
 
 # Tests need the shims and the exported models; the Go test timeout is a
 # safety net well under CI's limit.
