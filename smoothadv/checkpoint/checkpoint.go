@@ -1,7 +1,7 @@
 // Package checkpoint reads the reference's checkpoint.pth.tar files, written
 // by torch.save in the legacy format (2019 files) or the zip format, without
 // Python and without running anything the file asks for: only the globals a
-// checkpoint needs are accepted (see findClass), so a file crafted to call
+// checkpoint needs are accepted (see globals), so a file crafted to call
 // os.system or eval is refused. It also maps a state dict onto a model's
 // expected parameters (Match).
 package checkpoint

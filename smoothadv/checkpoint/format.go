@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
+	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
 
 // storage is one torch storage: the flat array that tensors are views of.
@@ -226,7 +228,8 @@ func readZipPickle(f *zip.File) ([]byte, error) {
 	}
 	defer rc.Close()
 	br := bufio.NewReader(rc)
-	pkl, err := readPickle(br)
+	var pkl bytes.Buffer
+	err = safepickle.Scan(&pkl, br)
 	if err == nil {
 		// Reading to the end makes archive/zip verify the CRC-32.
 		_, err = io.Copy(io.Discard, br)
@@ -234,7 +237,7 @@ func readZipPickle(f *zip.File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data.pkl: %w", err)
 	}
-	return pkl, nil
+	return pkl.Bytes(), nil
 }
 
 // readRecord reads a storage record of n bytes, n already bounded by the
@@ -256,8 +259,8 @@ func readRecord(f *zip.File, n int64) ([]byte, error) {
 	}
 	defer rc.Close()
 	data := make([]byte, n)
-	if _, err := io.ReadFull(rc, data); err != nil {
-		return nil, noEOF(err)
+	if err := readFull(rc, data); err != nil {
+		return nil, err
 	}
 	// Reading to the end makes archive/zip verify the CRC-32.
 	if _, err := io.Copy(io.Discard, rc); err != nil {
@@ -279,10 +282,11 @@ const legacyProtocol = 1001
 func readLegacy(r io.ReaderAt, size int64) (any, error) {
 	br := bufio.NewReader(io.NewSectionReader(r, 0, size))
 	next := func(what string, persistentLoad func(any) (any, error)) (any, error) {
-		pkl, err := readPickle(br)
+		var pkl bytes.Buffer
+		err := safepickle.Scan(&pkl, br)
 		if err == nil {
 			var v any
-			if v, err = unpickle(pkl, persistentLoad); err == nil {
+			if v, err = unpickle(pkl.Bytes(), persistentLoad); err == nil {
 				return v, nil
 			}
 		}
@@ -356,8 +360,8 @@ func readLegacyStorage(br *bufio.Reader, set *storageSet, k any, size int64) err
 		return fmt.Errorf("storage key %v does not name a pending storage", k)
 	}
 	var head [8]byte
-	if _, err := io.ReadFull(br, head[:]); err != nil {
-		return fmt.Errorf("storage %s: %w", key, noEOF(err))
+	if err := readFull(br, head[:]); err != nil {
+		return fmt.Errorf("storage %s: %w", key, err)
 	}
 	numel := int64(binary.LittleEndian.Uint64(head[:]))
 	if numel != st.numel {
@@ -368,8 +372,18 @@ func readLegacyStorage(br *bufio.Reader, set *storageSet, k any, size int64) err
 		return fmt.Errorf("storage %s: %w", key, err)
 	}
 	st.data = make([]byte, n)
-	if _, err := io.ReadFull(br, st.data); err != nil {
-		return fmt.Errorf("storage %s: %w", key, noEOF(err))
+	if err := readFull(br, st.data); err != nil {
+		return fmt.Errorf("storage %s: %w", key, err)
 	}
 	return nil
+}
+
+// readFull reads bytes the file promises: running out, even before the
+// first byte, is truncation.
+func readFull(r io.Reader, b []byte) error {
+	_, err := io.ReadFull(r, b)
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -4,46 +4,29 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
+	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
-
-// storageClasses maps torch's storage classes, which name a storage's
-// element type in both formats, to dtypes.
-var storageClasses = map[string]DType{
-	"FloatStorage":    Float32,
-	"DoubleStorage":   Float64,
-	"HalfStorage":     Float16,
-	"BFloat16Storage": BFloat16,
-	"LongStorage":     Int64,
-	"IntStorage":      Int32,
-	"ShortStorage":    Int16,
-	"CharStorage":     Int8,
-	"ByteStorage":     Uint8,
-	"BoolStorage":     Bool,
-}
 
 // storageClass is what a pickled torch.*Storage global resolves to.
 type storageClass struct{ dtype DType }
 
-// findClass is the allowlist of globals a checkpoint may name. gopickle
-// answers a few names itself before asking (collections.OrderedDict, and
-// Python 2's copy_reg._reconstructor and __builtin__.object, which only
-// build its own Go values); anything else, os.system or builtins.eval say,
-// is refused here. Nothing is ever looked up or run in Python.
-func findClass(module, name string) (any, error) {
-	if module == "torch" {
-		if dt, ok := storageClasses[name]; ok {
-			return storageClass{dt}, nil
-		}
-	}
-	switch module + "." + name {
-	case "torch._utils._rebuild_tensor_v2":
-		return rebuildTensor{}, nil
-	case "torch._utils._rebuild_parameter":
-		return rebuildParameter{}, nil
-	}
-	return nil, fmt.Errorf("refusing global %s.%s: not allowed in a checkpoint", module, name)
+// globals is the allowlist of what a checkpoint may name: torch's storage
+// classes, which name a storage's element type in both formats, and the
+// functions that rebuild tensors and parameters.
+var globals = map[string]any{
+	"torch.FloatStorage":              storageClass{Float32},
+	"torch.DoubleStorage":             storageClass{Float64},
+	"torch.HalfStorage":               storageClass{Float16},
+	"torch.BFloat16Storage":           storageClass{BFloat16},
+	"torch.LongStorage":               storageClass{Int64},
+	"torch.IntStorage":                storageClass{Int32},
+	"torch.ShortStorage":              storageClass{Int16},
+	"torch.CharStorage":               storageClass{Int8},
+	"torch.ByteStorage":               storageClass{Uint8},
+	"torch.BoolStorage":               storageClass{Bool},
+	"torch._utils._rebuild_tensor_v2": rebuildTensor{},
+	"torch._utils._rebuild_parameter": rebuildParameter{},
 }
 
 // rebuildTensor stands for torch._utils._rebuild_tensor_v2(storage,
@@ -126,18 +109,9 @@ func intTuple(v any) ([]int64, error) {
 	return out, nil
 }
 
-// unpickle decodes a pickle checked by readPickle, resolving persistent ids
-// (torch's storage references) through persistentLoad, which may be nil
-// for pickles that must not hold any. gopickle trusts its input and can
-// panic on malformed opcode sequences; that becomes an error here.
-func unpickle(data []byte, persistentLoad func(any) (any, error)) (v any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("malformed pickle: %v", r)
-		}
-	}()
-	u := pickle.NewUnpickler(bytes.NewReader(data))
-	u.FindClass = findClass
-	u.PersistentLoad = persistentLoad
-	return u.Load()
+// unpickle decodes a pickle checked by safepickle.Scan, resolving
+// persistent ids (torch's storage references) through persistentLoad, which
+// may be nil for pickles that must not hold any.
+func unpickle(data []byte, persistentLoad func(any) (any, error)) (any, error) {
+	return safepickle.Unpickle(bytes.NewReader(data), globals, persistentLoad)
 }

@@ -17,8 +17,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
+	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
 
 // LoadFile decodes the pickle in the named file.
@@ -28,20 +28,17 @@ func LoadFile(path string) (any, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	// Two passes: one that checks every claimed length against the file, then the decoding.
+	// Two passes: one that checks every claimed length against the file, then the decoding; the
+	// file is not held in memory on top of the arrays decoded from it.
 	br := bufio.NewReaderSize(f, 1<<20)
-	if err := checkLengths(br, st.Size()); err != nil {
+	if err := safepickle.Scan(io.Discard, br); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
 	br.Reset(f)
-	v, err := decode(br)
+	v, err := safepickle.Unpickle(br, globals, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -50,47 +47,24 @@ func LoadFile(path string) (any, error) {
 
 // Load decodes a pickle held in memory.
 func Load(b []byte) (any, error) {
-	if err := checkLengths(bufio.NewReader(bytes.NewReader(b)), int64(len(b))); err != nil {
+	if err := safepickle.Scan(io.Discard, bufio.NewReader(bytes.NewReader(b))); err != nil {
 		return nil, err
 	}
-	return decode(bytes.NewReader(b))
+	return safepickle.Unpickle(bytes.NewReader(b), globals, nil)
 }
 
-func decode(r reader) (v any, err error) {
-	// gopickle indexes its stack without checking on some malformed inputs; a bad file must give
-	// an error, not crash the program.
-	defer func() {
-		if p := recover(); p != nil {
-			v, err = nil, fmt.Errorf("malformed pickle: %v", p)
-		}
-	}()
-	u := pickle.NewUnpickler(r)
-	u.FindClass = findClass
-	return u.Load()
-}
-
-type reader interface {
-	io.Reader
-	io.ByteReader
-}
-
-// Numpy moved its internals from numpy.core to numpy._core in 2.0; pickles name either.
-func findClass(module, name string) (any, error) {
-	switch module + "." + name {
-	case "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct":
-		return reconstruct{}, nil
-	case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar":
-		return scalar{}, nil
-	case "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer":
-		return fromBuffer{}, nil
-	case "numpy.ndarray":
-		return ndarrayClass{}, nil
-	case "numpy.dtype":
-		return dtypeClass{}, nil
-	case "_codecs.encode":
-		return encode{}, nil
-	}
-	return nil, fmt.Errorf("pickle refers to %s.%s, which is not allowed here", module, name)
+// globals are the callables numpy arrays are rebuilt from. Numpy moved its internals from
+// numpy.core to numpy._core in 2.0; pickles name either.
+var globals = map[string]any{
+	"numpy.core.multiarray._reconstruct":  reconstruct{},
+	"numpy._core.multiarray._reconstruct": reconstruct{},
+	"numpy.core.multiarray.scalar":        scalar{},
+	"numpy._core.multiarray.scalar":       scalar{},
+	"numpy.core.numeric._frombuffer":      fromBuffer{},
+	"numpy._core.numeric._frombuffer":     fromBuffer{},
+	"numpy.ndarray":                       ndarrayClass{},
+	"numpy.dtype":                         dtypeClass{},
+	"_codecs.encode":                      encode{},
 }
 
 // Dtype is a numpy scalar type such as "u1" or "i8".
