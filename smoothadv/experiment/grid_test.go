@@ -1,0 +1,214 @@
+package experiment
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func rels(e *Experiment) []string {
+	var out []string
+	for _, r := range e.Runs {
+		out = append(out, filepath.ToSlash(r.Rel))
+	}
+	return out
+}
+
+func equalLists(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n got %q\nwant %q", what, got, want)
+	}
+}
+
+// TestGridProduct expands a 2x2x2 grid: the first knob varies slowest, and
+// the folders follow the reference's attack/steps, m, eps, noise layout with
+// a KNOB_VALUE folder for a knob the layout does not show.
+func TestGridProduct(t *testing.T) {
+	e := parse(t, minimal+`  adv_training: true
+  attack: PGD
+grid:
+  training.num_steps: [2, 10]
+  training.lr: [0.1, 0.05]
+  training.noise_sd: [0.12, 1.0]
+`)
+	equalLists(t, "runs", rels(e), []string{
+		"PGD_2steps/m1/eps_256/noise_0.12/lr_0.1",
+		"PGD_2steps/m1/eps_256/noise_1.00/lr_0.1",
+		"PGD_2steps/m1/eps_256/noise_0.12/lr_0.05",
+		"PGD_2steps/m1/eps_256/noise_1.00/lr_0.05",
+		"PGD_10steps/m1/eps_256/noise_0.12/lr_0.1",
+		"PGD_10steps/m1/eps_256/noise_1.00/lr_0.1",
+		"PGD_10steps/m1/eps_256/noise_0.12/lr_0.05",
+		"PGD_10steps/m1/eps_256/noise_1.00/lr_0.05",
+	})
+	r := e.Runs[5]
+	if c := r.Config.Training; c.NumSteps != 10 || c.LR != 0.1 || c.NoiseSD != 1.0 || r.Sigma() != 1.0 {
+		t.Errorf("run %s has %+v, sigma %v", r.Rel, c, r.Sigma())
+	}
+	if r.TrainRel != r.Rel {
+		t.Errorf("train folder %q, want the run's", r.TrainRel)
+	}
+	// The order and the folders are the same on every expansion.
+	equalLists(t, "second expansion", rels(parse(t, minimal+`  adv_training: true
+  attack: PGD
+grid:
+  training.num_steps: [2, 10]
+  training.lr: [0.1, 0.05]
+  training.noise_sd: [0.12, 1.0]
+`)), rels(e))
+}
+
+// TestGridListAndRepeats joins two grids, drops the run they share, and
+// folds Gaussian runs that differ only in attack knobs into one.
+func TestGridListAndRepeats(t *testing.T) {
+	e := parse(t, minimal+`grid:
+  - training.adv_training: [false, true]
+    training.epsilon: [64, 128]
+  - training.adv_training: [true]
+    training.epsilon: [128, 256]
+    training.attack: [DDN, PGD]
+`)
+	equalLists(t, "runs", rels(e), []string{
+		"gaussian/noise_0.50",
+		"DDN_10steps/m1/eps_64/noise_0.50",
+		"DDN_10steps/m1/eps_128/noise_0.50",
+		"PGD_10steps/m1/eps_128/noise_0.50",
+		"DDN_10steps/m1/eps_256/noise_0.50",
+		"PGD_10steps/m1/eps_256/noise_0.50",
+	})
+	if g := e.Runs[0].Config.Training; g.Epsilon != 256 || g.Attack != "DDN" {
+		t.Errorf("Gaussian run keeps attack knobs %v %s, want the file's (defaults) 256 DDN", g.Epsilon, g.Attack)
+	}
+}
+
+// TestCertificationKnobsShareTraining varies how a model is certified: the
+// runs get their own folders below one training folder.
+func TestCertificationKnobsShareTraining(t *testing.T) {
+	e := parse(t, minimal+`grid:
+  certification.sigma: [0.25, 0.5]
+  certification.N: [1000]
+`)
+	equalLists(t, "runs", rels(e), []string{
+		"gaussian/noise_0.50/cert_sigma_0.25/cert_N_1000",
+		"gaussian/noise_0.50/cert_sigma_0.5/cert_N_1000",
+	})
+	for _, r := range e.Runs {
+		if r.TrainRel != filepath.Join("gaussian", "noise_0.50") {
+			t.Errorf("%s trains in %s", r.Rel, r.TrainRel)
+		}
+	}
+	if got := e.Runs[0].certifyLog("out"); got != filepath.Join("out", e.Runs[0].Rel, "test", "sigma_0.25") {
+		t.Errorf("certify log %s", got)
+	}
+}
+
+// TestGridFolderClash varies a string knob whose values make the same
+// folder name: refused, since the runs would share results.
+func TestGridFolderClash(t *testing.T) {
+	_, err := Parse([]byte(minimal+`grid:
+  data.data_dir: [a/b, a_b]
+`), "clash.yaml", "/")
+	if err == nil || !strings.Contains(err.Error(), "runs differ in knobs that their folder gaussian/noise_0.50/data_dir_a_b does not show") {
+		t.Errorf("clash: %v", err)
+	}
+}
+
+func TestTwoDecimals(t *testing.T) {
+	for v, want := range map[float64]string{0.12: "0.12", 0.25: "0.25", 0.5: "0.50", 1: "1.00", 0.125: "0.125", 2: "2.00"} {
+		if got := twoDecimals(v); got != want {
+			t.Errorf("twoDecimals(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestConfigs loads every experiment in configs/ and checks the grids the
+// paper describes.
+func TestConfigs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "configs", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no configs: %v", err)
+	}
+	want := map[string]struct {
+		runs  int
+		check func(t *testing.T, e *Experiment)
+	}{
+		"cifar10_smoothadv_paper.yaml": {640, func(t *testing.T, e *Experiment) {
+			seen := map[string]bool{}
+			for _, r := range e.Runs {
+				c := r.Config
+				if c.Model.Arch != "cifar_resnet110" || c.Training.Epochs != 150 || c.Training.LRStepSize != 50 || !c.Training.AdvTraining {
+					t.Errorf("%s: %+v", r.Rel, c.Training)
+				}
+				if ct := c.Certification; ct.N != 100000 || ct.N0 != 100 || ct.Alpha != 0.001 || ct.Skip != 1 || r.Sigma() != c.Training.NoiseSD {
+					t.Errorf("%s: certification %+v", r.Rel, ct)
+				}
+				seen[filepath.ToSlash(r.Rel)] = true
+			}
+			// Folders of the reference's published best models.
+			for _, rel := range []string{"PGD_2steps/m8/eps_512/noise_0.25", "DDN_10steps/m4/eps_64/noise_0.12", "PGD_10steps/m2/eps_512/noise_1.00", "PGD_4steps/m1/eps_512/noise_0.50"} {
+				if !seen[rel] {
+					t.Errorf("no run %s", rel)
+				}
+			}
+		}},
+		"imagenet_smoothadv_paper.yaml": {24, func(t *testing.T, e *Experiment) {
+			for _, r := range e.Runs {
+				c := r.Config.Training
+				if r.Config.Model.Arch != "resnet50" || c.NumNoiseVec != 1 || !(c.Attack == "PGD" && c.NumSteps == 1 || c.Attack == "DDN" && c.NumSteps == 2) {
+					t.Errorf("%s: %+v", r.Rel, c)
+				}
+				if r.Config.Certification.Skip != 100 {
+					t.Errorf("%s: skip %d, want 100 (500 of 50000 images)", r.Rel, r.Config.Certification.Skip)
+				}
+			}
+		}},
+		"cifar10_cohen_gaussian.yaml": {4, func(t *testing.T, e *Experiment) {
+			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.12", "gaussian/noise_0.25", "gaussian/noise_0.50", "gaussian/noise_1.00"})
+		}},
+		"fashion_mnist_default.yaml": {2, func(t *testing.T, e *Experiment) {
+			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_64/noise_0.25"})
+			a, b := e.Runs[0].Config, e.Runs[1].Config
+			if a.Training.Epochs != b.Training.Epochs || a.Training.Batch != b.Training.Batch || !reflect.DeepEqual(a.Certification, b.Certification) {
+				t.Error("the two runs differ in budget or certification")
+			}
+		}},
+	}
+	for _, f := range files {
+		e, err := Load(f)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		w, ok := want[filepath.Base(f)]
+		if !ok {
+			t.Errorf("%s: no expectations in this test", f)
+			continue
+		}
+		if len(e.Runs) != w.runs {
+			t.Errorf("%s: %d runs, want %d", f, len(e.Runs), w.runs)
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) { w.check(t, e) })
+	}
+}
+
+// TestEmbeddedDefault checks that the binary's default is the file in
+// configs/ (go generate ./smoothadv/experiment copies it).
+func TestEmbeddedDefault(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", DefaultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(defaultYAML) {
+		t.Errorf("default.yaml differs from %s: run go generate ./smoothadv/experiment", DefaultFile)
+	}
+	e, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Config.Name != "fashion_mnist_default" || len(e.Runs) != 2 {
+		t.Errorf("default experiment %s with %d runs", e.Config.Name, len(e.Runs))
+	}
+}

@@ -1,0 +1,87 @@
+package experiment
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smoothadv/smoothadv/smoothadv/train"
+)
+
+// tiny trains SmoothAdv (sigma 0.5) on 300 Fashion-MNIST images for one epoch and
+// certifies 5 test images with 100 samples: seconds on a CPU.
+const tiny = minimal + `  epochs: 1
+  batch: 60
+  lr: 0.05
+  adv_training: true
+  attack: PGD
+  num_steps: 1
+  epsilon: 64
+  train_subset: 200
+  test_subset: 100
+  workers: 1
+certification:
+  N0: 20
+  N: 100
+  batch: 100
+  skip: 2000
+  workers: 1
+analysis:
+  radii: "0:0.5:0.25"
+  formats: [markdown]
+  plot: true
+`
+
+// TestLibTorchEndToEnd runs the real stages: training, certification and
+// analysis. Then it cuts the certify log short and runs again: the training
+// is skipped and the log continued, its first lines kept.
+func TestLibTorchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	needFashionMNIST(t)
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", filepath.Join("..", "..", "build", "models"))
+	}
+	e := parse(t, tiny)
+	out := t.TempDir()
+	exp := filepath.Join(out, "tiny")
+	r := e.Runs[0]
+	if err := e.Run(context.Background(), Options{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	trainLog := read(t, filepath.Join(r.trainDir(exp), train.LogFile))
+	if n := strings.Count(trainLog, "\n"); n != 2 {
+		t.Errorf("log.txt has %d lines, want the header and one epoch:\n%s", n, trainLog)
+	}
+	lines := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("certify log has %d lines, want the header and 5 examples:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for _, f := range []string{"certified_accuracy.md", "envelope.md", accuracyPlot, filepath.Join(r.Rel, "certified_accuracy.md")} {
+		if _, err := os.Stat(filepath.Join(exp, f)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	kept := strings.Join(lines[:3], "\n") + "\n" + lines[3][:4] // two examples and a torn third
+	if err := os.WriteFile(r.certifyLog(exp), []byte(kept), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	if err := e.Run(context.Background(), Options{Out: out, Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "train: done (1/1 epochs), skipped") || !strings.Contains(log.String(), "certify: 3 of 5 examples left") {
+		t.Errorf("second run:\n%s", log.String())
+	}
+	if got := read(t, filepath.Join(r.trainDir(exp), train.LogFile)); got != trainLog {
+		t.Error("the finished training log changed")
+	}
+	again := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
+	if len(again) != 6 || strings.Join(again[:3], "\n") != strings.Join(lines[:3], "\n") {
+		t.Errorf("continued certify log:\n%s\nwant its first lines kept:\n%s", strings.Join(again, "\n"), strings.Join(lines[:3], "\n"))
+	}
+}
