@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -11,10 +10,8 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/progress"
-	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
-	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // modelFlags pick a device and say how to read a model file.
@@ -30,22 +27,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.normalization, "normalization", "", `input layer: "normalize" (NormalizeLayer, the default for reference checkpoints) or "center" (InputCenterLayer)`)
 }
 
-func (f *modelFlags) resolvedDevice() string {
-	switch f.device {
-	case "auto":
-		if torchbind.CUDAAvailable() {
-			return "cuda:0"
-		}
-		return "cpu"
-	case "cuda":
-		return "cuda:0"
-	}
-	return f.device
-}
-
-func (f *modelFlags) load(path string) (*models.Model, error) {
-	return models.Load(path, models.Options{Device: f.resolvedDevice(), Arch: f.arch, Normalization: f.normalization})
-}
+func (f *modelFlags) resolvedDevice() string { return smoothing.ResolveDevice(f.device) }
 
 // smoothingFlags are the flags certify and predict share with the reference
 // (batch, skip, max, split, N, alpha) and ours.
@@ -83,48 +65,20 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 // example list.
 func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string) (smoothing.Job, *models.Model, float64, error) {
 	sigma, err := strconv.ParseFloat(sigmaArg, 64)
-	if err != nil || !(sigma >= 0) {
-		return smoothing.Job{}, nil, 0, fmt.Errorf("SIGMA must be a non-negative number, got %q", sigmaArg)
-	}
-	ds, err := data.Open(datasetName, f.dataDir, f.split)
 	if err != nil {
-		return smoothing.Job{}, nil, 0, err
+		return smoothing.Job{}, nil, 0, fmt.Errorf("SIGMA must be a non-negative number, got %q", sigmaArg)
 	}
 	shard, err := certify.ParseShard(f.shard, os.LookupEnv)
 	if err != nil {
 		return smoothing.Job{}, nil, 0, err
 	}
-	indices, err := certify.Selection{DatasetLen: ds.Len(), Skip: f.skip, Max: f.max}.Shard(shard)
-	if err != nil {
-		return smoothing.Job{}, nil, 0, err
-	}
-	m, err := f.load(modelPath)
-	if err != nil {
-		return smoothing.Job{}, nil, 0, err
-	}
-	shape := ds.Shape()
-	if in := m.Meta.Input; len(in) == 3 && (in[0] != int64(shape.C) || in[1] != int64(shape.H) || in[2] != int64(shape.W)) {
-		m.Close()
-		return smoothing.Job{}, nil, 0, fmt.Errorf("model %s takes %dx%dx%d inputs but %s images are %v", modelPath, in[0], in[1], in[2], datasetName, shape)
-	}
-	workers := f.workers
-	if workers <= 0 {
-		workers = 1
-		if m.Device() == "cpu" {
-			workers = runtime.NumCPU()
-		}
-	}
-	sampler := &smoothing.Sampler{
-		Model: m, Device: m.Device(), Sigma: sigma, Batch: f.batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
-		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: f.seed, Workers: workers,
-	}
-	if err := smoothing.PreferChannelsLast(sampler, m.Module); err != nil {
-		m.Close()
-		return smoothing.Job{}, nil, 0, err
-	}
-	job := smoothing.Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: out, Resume: f.resume,
-		Group: f.group, Progress: progress.ForStderr("example")}
-	return job, m, sigma, nil
+	job, m, err := smoothing.NewJob(smoothing.JobOptions{
+		Dataset: datasetName, DataDir: f.dataDir, Split: f.split, Skip: f.skip, Max: f.max, Shard: shard,
+		Model: modelPath, Load: models.Options{Device: f.device, Arch: f.arch, Normalization: f.normalization},
+		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group,
+		Out: out, Resume: f.resume, Progress: progress.ForStderr("example"),
+	})
+	return job, m, sigma, err
 }
 
 func newCertifyCmd() *cobra.Command {

@@ -5,22 +5,32 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
 func newTrainCmd() *cobra.Command {
 	cfg := train.Defaults()
 	var mf modelFlags
-	var gpu string
+	var gpu, experimentFile, out string
 	cmd := &cobra.Command{
-		Use:   "train DATASET ARCH OUTDIR",
+		Use:   "train DATASET ARCH OUTDIR | train -c EXPERIMENT.yaml",
 		Short: "Train a base classifier: Gaussian augmentation or SmoothAdv adversarial training",
 		Long: `Train trains ARCH on DATASET into OUTDIR as the reference's train.py (Gaussian
 augmentation, the default) and train_pgd.py (--adv-training: SmoothAdv) do, with their flags.
 OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference's scripts) and
-run.json (the resolved configuration and versions). --resume continues from the checkpoint.`,
-		Args: cobra.ExactArgs(3),
+run.json (the resolved configuration and versions). --resume continues from the checkpoint.
+With -c it trains every run of an experiment file (see smoothadv run), and nothing else.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if experimentFile != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(3)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if experimentFile != "" {
+				return runOptions{config: experimentFile, out: out, only: string(experiment.Train)}.run(cmd.Context(), cmd.OutOrStdout())
+			}
 			cfg.Dataset, cfg.Arch, cfg.OutDir = args[0], args[1], args[2]
 			if gpu != "" {
 				mf.device = "cuda:" + gpu
@@ -33,6 +43,8 @@ run.json (the resolved configuration and versions). --resume continues from the 
 		},
 	}
 	fs := cmd.Flags()
+	fs.StringVarP(&experimentFile, "config", "c", "", "train the runs of this experiment file")
+	fs.StringVar(&out, "out", "results", "with -c: the results folder")
 	fs.StringVar(&mf.device, "device", "auto", `device: "cpu", "cuda:N" or "auto"`)
 	fs.StringVar(&gpu, "gpu", "", "GPU index (the reference's flag; same as --device cuda:N)")
 	fs.StringVar(&mf.normalization, "normalization", "", `input layer of a new model: "normalize" (default) or "center"`)

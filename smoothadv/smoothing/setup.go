@@ -92,6 +92,10 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		Model: m, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
 		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: o.Seed, Workers: workers,
 	}
+	if err := PreferChannelsLast(sampler, m.Module); err != nil {
+		m.Close()
+		return Job{}, nil, err
+	}
 	job := Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: o.Out, Resume: o.Resume,
 		Group: o.Group, Progress: o.Progress}
 	return job, m, nil
