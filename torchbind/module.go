@@ -143,14 +143,22 @@ func (m *Module) To(device string) error {
 	return nil
 }
 
-// ChannelsLast stores the module's 4-D tensors channels-last; feed it
-// channels-last inputs (Scope.ChannelsLast) for faster CPU convolutions.
-func (m *Module) ChannelsLast() error {
-	h, err := m.handle("channels_last")
+// OptimizedForInference returns a frozen copy of the module optimised for
+// inference (torch.jit.optimize_for_inference): on a CPU about 2-4x faster
+// forward passes for sampling. The copy runs only in eval mode, records no
+// gradients and has no parameters; Close it separately.
+func (m *Module) OptimizedForInference() (*Module, error) {
+	h, err := m.handle("optimize_for_inference")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return check("channels_last", C.tb_module_channels_last(h))
+	var out C.tb_module
+	if err := check("optimize_for_inference", C.tb_module_optimize_for_inference(h, &out)); err != nil {
+		return nil, err
+	}
+	o := &Module{h: out, device: m.device, meta: m.meta}
+	runtime.SetFinalizer(o, (*Module).Close)
+	return o, nil
 }
 
 // Named is a module tensor with its dotted state_dict name. T shares the

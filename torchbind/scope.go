@@ -146,10 +146,6 @@ func (s *Scope) Detach(a *Tensor) *Tensor     { return s.unary("detach", C.TB_DE
 func (s *Scope) Clone(a *Tensor) *Tensor      { return s.unary("clone", C.TB_CLONE, a) }
 func (s *Scope) Contiguous(a *Tensor) *Tensor { return s.unary("contiguous", C.TB_CONTIGUOUS, a) }
 
-// ChannelsLast returns a 4-D tensor laid out NHWC in memory (same values).
-func (s *Scope) ChannelsLast(a *Tensor) *Tensor {
-	return s.unary("channels_last", C.TB_CHANNELS_LAST, a)
-}
 func (s *Scope) ZerosLike(a *Tensor) *Tensor { return s.unary("zeros_like", C.TB_ZEROS_LIKE, a) }
 func (s *Scope) OnesLike(a *Tensor) *Tensor  { return s.unary("ones_like", C.TB_ONES_LIKE, a) }
 

@@ -82,15 +82,14 @@ func TestForwardMatchesPyTorch(t *testing.T) {
 			s := NewScope()
 			defer s.Close()
 			want := readF32(t, g.Logits)
-			for _, layout := range []string{"contiguous", "channels-last"} {
+			fast, err := m.OptimizedForInference()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fast.Close()
+			for layout, mod := range map[string]*Module{"scripted": m, "optimized for inference": fast} {
 				x := s.FromFloat32(readF32(t, g.Input), "cpu", g.InputShape...)
-				if layout == "channels-last" {
-					if err := m.ChannelsLast(); err != nil {
-						t.Fatal(err)
-					}
-					x = s.ChannelsLast(x)
-				}
-				got, err := m.Infer(s, x).Float32s()
+				got, err := mod.Infer(s, x).Float32s()
 				if err != nil || s.Err() != nil {
 					t.Fatal(err, s.Err())
 				}

@@ -24,9 +24,9 @@ func newBenchCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "model %s, N0 %d, N %d, batch %d, sigma %g, %d images\n", o.Model, o.N0, o.N, o.Batch, o.Sigma, o.Images)
-			fmt.Fprintf(out, "%-52s %10s %12s %16s\n", "sampler", "s/image", "images/s", "forward passes/s")
+			fmt.Fprintf(out, "%-62s %10s %12s %16s\n", "sampler", "s/image", "images/s", "forward passes/s")
 			for _, r := range rs {
-				fmt.Fprintf(out, "%-52s %10.3f %12.3f %16.0f\n", r.Name, r.Seconds/float64(r.Images), r.ImagesPerSecond, r.SamplesPerSecond)
+				fmt.Fprintf(out, "%-62s %10.3f %12.3f %16.0f\n", r.Name, r.Seconds/float64(r.Images), r.ImagesPerSecond, r.SamplesPerSecond)
 			}
 			if len(rs) == 2 {
 				fmt.Fprintf(out, "speed-up: %.2fx\n", rs[0].ImagesPerSecond/rs[1].ImagesPerSecond)
@@ -42,6 +42,7 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&o.Batch, "batch", 1000, "batch size")
 	fs.Float64Var(&o.Sigma, "sigma", 0.25, "noise level")
 	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
+	fs.BoolVar(&o.Unoptimized, "unoptimized", false, "sample with the scripted model, not a copy optimised for inference")
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's loop ("" to skip)`)
 	cmd.AddCommand(certifyCmd)
 	return cmd

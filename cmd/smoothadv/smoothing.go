@@ -43,6 +43,7 @@ type smoothingFlags struct {
 	shard            string
 	workers          int
 	group            int
+	unoptimized      bool
 }
 
 func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
@@ -58,6 +59,7 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 	fs.BoolVar(&f.resume, "resume", false, "continue an existing output file after its last complete line")
 	fs.StringVar(&f.shard, "shard", "", `process part i of n of the selected examples: "i/n", "auto" (Slurm array) or "auto/n" (Kubernetes indexed Job or Slurm)`)
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once (0: one per CPU core on cpu, 1 on cuda)")
+	fs.BoolVar(&f.unoptimized, "unoptimized", false, "sample with the model as loaded, not a frozen copy optimised for inference")
 	fs.IntVar(&f.group, "group", 0, "examples sampled together in shared batches (0: enough to fill a batch)")
 }
 
@@ -75,7 +77,7 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string) (sm
 	job, m, err := smoothing.NewJob(smoothing.JobOptions{
 		Dataset: datasetName, DataDir: f.dataDir, Split: f.split, Skip: f.skip, Max: f.max, Shard: shard,
 		Model: modelPath, Load: models.Options{Device: f.device, Arch: f.arch, Normalization: f.normalization},
-		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group,
+		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
 		Out: out, Resume: f.resume, Progress: progress.ForStderr("example"),
 	})
 	return job, m, sigma, err

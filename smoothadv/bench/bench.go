@@ -27,6 +27,9 @@ type Options struct {
 	Batch   int
 	Sigma   float64
 	Workers int // 0: one per CPU core on cpu, 1 on cuda
+	// Unoptimized samples with the scripted model rather than a copy
+	// optimised for inference.
+	Unoptimized bool
 	// Python runs the reference's loop with this interpreter ("" skips it).
 	Python string
 }
@@ -78,8 +81,10 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 		NumClasses: m.Meta.NumClasses, Shape: shape, Workers: workers,
 		Image: func(x certify.Input) ([]float32, error) { return images[x], nil }}
 	defer s.Close()
-	if err := smoothing.PreferChannelsLast(s, m.Module); err != nil {
-		return nil, err
+	if !opt.Unoptimized {
+		if err := s.UseOptimized(m.Module); err != nil {
+			return nil, err
+		}
 	}
 	xs := make([]certify.Input, opt.Images)
 	for i := range xs {
@@ -98,6 +103,9 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 		}
 	}
 	name := fmt.Sprintf("smoothadv (%s, %d workers, packed)", m.Device(), workers)
+	if !opt.Unoptimized {
+		name = fmt.Sprintf("smoothadv (%s, %d workers, packed, optimized)", m.Device(), workers)
+	}
 	out := []Result{result(name, opt.Images, opt.N0+opt.N, time.Since(start).Seconds())}
 	if opt.Python != "" {
 		ref, err := reference(ctx, opt)

@@ -30,6 +30,9 @@ type JobOptions struct {
 	Seed    uint64
 	Workers int // batches run at once; 0 means one per CPU core on a CPU, 1 on a GPU
 	Group   int // examples sampled together; 0 fills a batch
+	// Unoptimized samples with the model as loaded instead of a frozen copy
+	// optimised for inference (whose logits differ in the last bits).
+	Unoptimized bool
 
 	Out      string // the log file
 	Resume   bool
@@ -92,9 +95,11 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		Model: m, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
 		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: o.Seed, Workers: workers,
 	}
-	if err := PreferChannelsLast(sampler, m.Module); err != nil {
-		m.Close()
-		return Job{}, nil, err
+	if !o.Unoptimized {
+		if err := sampler.UseOptimized(m.Module); err != nil {
+			m.Close()
+			return Job{}, nil, err
+		}
 	}
 	job := Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: o.Out, Resume: o.Resume,
 		Group: o.Group, Progress: o.Progress}

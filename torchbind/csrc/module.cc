@@ -102,13 +102,12 @@ tb_error tb_module_to(tb_module m, const char *dev) {
   return guard([&] { M(m).to(device(dev)); });
 }
 
-tb_error tb_module_channels_last(tb_module m) {
+tb_error tb_module_optimize_for_inference(tb_module m, tb_module *out) {
   return guard([&] {
-    at::NoGradGuard no_grad;
-    for (auto p : M(m).parameters(true))
-      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-    for (auto b : M(m).buffers(true))
-      if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+    auto copy = M(m).clone();
+    copy.eval();
+    auto frozen = torch::jit::freeze(copy);
+    *out = new torch::jit::Module(torch::jit::optimize_for_inference(frozen));
   });
 }
 

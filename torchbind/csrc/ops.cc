@@ -25,7 +25,6 @@ at::Tensor unary(int op, const at::Tensor &a) {
     case TB_TO_FLOAT64: return a.to(at::kDouble);
     case TB_TO_INT64: return a.to(at::kLong);
     case TB_ROUND: return a.round();
-    case TB_CHANNELS_LAST: return a.contiguous(at::MemoryFormat::ChannelsLast);
   }
   throw std::invalid_argument("unknown unary op " + std::to_string(op));
 }

@@ -55,7 +55,7 @@ enum tb_unary_op {
 	TB_NEG, TB_EXP, TB_LOG, TB_ABS, TB_SQRT, TB_SIGN, TB_RELU,
 	TB_DETACH, TB_CLONE, TB_CONTIGUOUS, TB_ZEROS_LIKE, TB_ONES_LIKE,
 	TB_TO_FLOAT32, TB_TO_FLOAT64, TB_TO_INT64,
-	TB_ROUND, TB_CHANNELS_LAST
+	TB_ROUND
 };
 tb_error tb_unary(int op, tb_tensor a, tb_tensor *out);
 
@@ -131,9 +131,10 @@ tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, tb_tensor *ou
 tb_error tb_module_train(tb_module m, int on);
 tb_error tb_module_is_training(tb_module m, int *on);
 tb_error tb_module_to(tb_module m, const char *device);
-/* Stores every 4-D parameter and buffer channels-last (NHWC), which CPU
- * convolutions run faster on when the input is channels-last too. */
-tb_error tb_module_channels_last(tb_module m);
+/* A frozen copy of the module optimised for inference
+ * (torch.jit.optimize_for_inference: BatchNorm folded into convolutions,
+ * fused kernels). It runs only in eval mode and records no gradients. */
+tb_error tb_module_optimize_for_inference(tb_module m, tb_module *out);
 /* Named parameters (buffers != 0: named buffers), recursively, in module
  * order. names and tensors are malloc'd arrays of n entries; each name is
  * malloc'd; the caller frees them all (tensors with tb_tensor_free, which frees
