@@ -167,6 +167,9 @@ func TestConfigs(t *testing.T) {
 		"cifar10_cohen_gaussian.yaml": {4, func(t *testing.T, e *Experiment) {
 			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.12", "gaussian/noise_0.25", "gaussian/noise_0.50", "gaussian/noise_1.00"})
 		}},
+		"fashion_mnist_compare.yaml": {2, func(t *testing.T, e *Experiment) {
+			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_128/noise_0.25"})
+		}},
 		"fashion_mnist_default.yaml": {2, func(t *testing.T, e *Experiment) {
 			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_64/noise_0.25"})
 			a, b := e.Runs[0].Config, e.Runs[1].Config
