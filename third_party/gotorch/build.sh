@@ -15,14 +15,20 @@ for p in "$here"/*.patch; do
 	patch -s -d "$work/src" -p1 < "$p"
 done
 
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
 objs=()
 pids=()
 for src in "$work"/src/cgotorch/*.cc; do
 	obj="$work/obj/$(basename "${src%.cc}").o"
 	objs+=("$obj")
-	# cuda.cc needs CUDA headers and streams only when libtorch has CUDA.
+	# gotorch's CUDA streams (cuda.cc) need libtorch with CUDA and the CUDA
+	# toolkit's headers, which a pip PyTorch does not ship; without them
+	# gotorch's stream functions report that CUDA is unavailable, and
+	# everything else (ours included) still runs on the GPU.
 	flags=""
-	[[ "$CXXFLAGS" == *TORCHBIND_CUDA* ]] && flags="-DWITH_CUDA"
+	if [[ "$CXXFLAGS" == *TORCHBIND_CUDA* && -f "$cuda_home/include/cuda_runtime_api.h" ]]; then
+		flags="-DWITH_CUDA -I$cuda_home/include"
+	fi
 	echo "CXX gotorch/$(basename "$src")"
 	$CXX $CXXFLAGS $flags -I "$work/src" -c "$src" -o "$obj" &
 	pids+=($!)
