@@ -135,24 +135,19 @@ func (s *Scope) Exp(a *Tensor) *Tensor  { return s.unary("exp", C.TB_EXP, a) }
 func (s *Scope) Log(a *Tensor) *Tensor  { return s.unary("log", C.TB_LOG, a) }
 func (s *Scope) Abs(a *Tensor) *Tensor  { return s.unary("abs", C.TB_ABS, a) }
 func (s *Scope) Sqrt(a *Tensor) *Tensor { return s.unary("sqrt", C.TB_SQRT, a) }
-func (s *Scope) Sign(a *Tensor) *Tensor { return s.unary("sign", C.TB_SIGN, a) }
-func (s *Scope) Relu(a *Tensor) *Tensor { return s.unary("relu", C.TB_RELU, a) }
 
 // Round rounds half to even, as torch.round.
 func (s *Scope) Round(a *Tensor) *Tensor { return s.unary("round", C.TB_ROUND, a) }
 
 // Detach returns a tensor sharing a's storage but outside the autograd graph.
-func (s *Scope) Detach(a *Tensor) *Tensor     { return s.unary("detach", C.TB_DETACH, a) }
-func (s *Scope) Clone(a *Tensor) *Tensor      { return s.unary("clone", C.TB_CLONE, a) }
-func (s *Scope) Contiguous(a *Tensor) *Tensor { return s.unary("contiguous", C.TB_CONTIGUOUS, a) }
+func (s *Scope) Detach(a *Tensor) *Tensor { return s.unary("detach", C.TB_DETACH, a) }
+func (s *Scope) Clone(a *Tensor) *Tensor  { return s.unary("clone", C.TB_CLONE, a) }
 
 func (s *Scope) ZerosLike(a *Tensor) *Tensor { return s.unary("zeros_like", C.TB_ZEROS_LIKE, a) }
 func (s *Scope) OnesLike(a *Tensor) *Tensor  { return s.unary("ones_like", C.TB_ONES_LIKE, a) }
 
-// ToFloat32, ToFloat64 and ToInt64 convert the element type.
+// ToFloat32 converts the element type.
 func (s *Scope) ToFloat32(a *Tensor) *Tensor { return s.unary("to_float32", C.TB_TO_FLOAT32, a) }
-func (s *Scope) ToFloat64(a *Tensor) *Tensor { return s.unary("to_float64", C.TB_TO_FLOAT64, a) }
-func (s *Scope) ToInt64(a *Tensor) *Tensor   { return s.unary("to_int64", C.TB_TO_INT64, a) }
 
 // Broadcasting binary functions.
 func (s *Scope) Add(a, b *Tensor) *Tensor     { return s.binary("add", C.TB_ADD, a, b) }
@@ -162,7 +157,6 @@ func (s *Scope) Div(a, b *Tensor) *Tensor     { return s.binary("div", C.TB_DIV,
 func (s *Scope) Eq(a, b *Tensor) *Tensor      { return s.binary("eq", C.TB_EQ, a, b) }
 func (s *Scope) Ne(a, b *Tensor) *Tensor      { return s.binary("ne", C.TB_NE, a, b) }
 func (s *Scope) Lt(a, b *Tensor) *Tensor      { return s.binary("lt", C.TB_LT, a, b) }
-func (s *Scope) Gt(a, b *Tensor) *Tensor      { return s.binary("gt", C.TB_GT, a, b) }
 func (s *Scope) Maximum(a, b *Tensor) *Tensor { return s.binary("maximum", C.TB_MAXIMUM, a, b) }
 func (s *Scope) Minimum(a, b *Tensor) *Tensor { return s.binary("minimum", C.TB_MINIMUM, a, b) }
 
@@ -176,9 +170,6 @@ func (s *Scope) MulScalar(a *Tensor, v float64) *Tensor {
 func (s *Scope) Pow(a *Tensor, v float64) *Tensor { return s.scalar("pow", C.TB_POW_SCALAR, a, v) }
 func (s *Scope) ClampMin(a *Tensor, v float64) *Tensor {
 	return s.scalar("clamp_min", C.TB_CLAMP_MIN, a, v)
-}
-func (s *Scope) ClampMax(a *Tensor, v float64) *Tensor {
-	return s.scalar("clamp_max", C.TB_CLAMP_MAX, a, v)
 }
 
 // RSub is v - a.
@@ -208,14 +199,8 @@ func (s *Scope) Where(cond, a, b *Tensor) *Tensor {
 func (s *Scope) Sum(a *Tensor) *Tensor  { return s.reduce("sum", C.TB_SUM, a, allDims, false) }
 func (s *Scope) Mean(a *Tensor) *Tensor { return s.reduce("mean", C.TB_MEAN, a, allDims, false) }
 func (s *Scope) Max(a *Tensor) *Tensor  { return s.reduce("max", C.TB_MAX, a, allDims, false) }
-func (s *Scope) SumDim(a *Tensor, dim int, keep bool) *Tensor {
-	return s.reduce("sum", C.TB_SUM, a, dim, keep)
-}
 func (s *Scope) MeanDim(a *Tensor, dim int, keep bool) *Tensor {
 	return s.reduce("mean", C.TB_MEAN, a, dim, keep)
-}
-func (s *Scope) MaxDim(a *Tensor, dim int, keep bool) *Tensor {
-	return s.reduce("max", C.TB_MAX, a, dim, keep)
 }
 func (s *Scope) Argmax(a *Tensor, dim int) *Tensor {
 	return s.reduce("argmax", C.TB_ARGMAX, a, dim, false)
@@ -223,9 +208,6 @@ func (s *Scope) Argmax(a *Tensor, dim int) *Tensor {
 
 // Mode is the most frequent value along dim (the smallest among ties).
 func (s *Scope) Mode(a *Tensor, dim int) *Tensor { return s.reduce("mode", C.TB_MODE, a, dim, false) }
-func (s *Scope) LogSumExp(a *Tensor, dim int, keep bool) *Tensor {
-	return s.reduce("logsumexp", C.TB_LOGSUMEXP, a, dim, keep)
-}
 func (s *Scope) Softmax(a *Tensor, dim int) *Tensor {
 	return s.reduce("softmax", C.TB_SOFTMAX, a, dim, false)
 }
@@ -315,16 +297,6 @@ func (s *Scope) IndexSelect(a *Tensor, dim int, index *Tensor) *Tensor {
 	}
 	var out C.tb_tensor
 	return s.result("index_select", C.tb_index_select(hs[0], C.int64_t(dim), hs[1], &out), out)
-}
-
-// MatMul is torch.matmul.
-func (s *Scope) MatMul(a, b *Tensor) *Tensor {
-	hs, ok := s.handles("matmul", a, b)
-	if !ok {
-		return nil
-	}
-	var out C.tb_tensor
-	return s.result("matmul", C.tb_matmul(hs[0], hs[1], &out), out)
 }
 
 // Reduction says how a loss combines its per-sample values.

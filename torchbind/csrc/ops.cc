@@ -14,16 +14,11 @@ at::Tensor unary(int op, const at::Tensor &a) {
     case TB_LOG: return a.log();
     case TB_ABS: return a.abs();
     case TB_SQRT: return a.sqrt();
-    case TB_SIGN: return a.sign();
-    case TB_RELU: return a.relu();
     case TB_DETACH: return a.detach();
     case TB_CLONE: return a.clone();
-    case TB_CONTIGUOUS: return a.contiguous();
     case TB_ZEROS_LIKE: return at::zeros_like(a);
     case TB_ONES_LIKE: return at::ones_like(a);
     case TB_TO_FLOAT32: return a.to(at::kFloat);
-    case TB_TO_FLOAT64: return a.to(at::kDouble);
-    case TB_TO_INT64: return a.to(at::kLong);
     case TB_ROUND: return a.round();
   }
   throw std::invalid_argument("unknown unary op " + std::to_string(op));
@@ -38,7 +33,6 @@ at::Tensor binary(int op, const at::Tensor &a, const at::Tensor &b) {
     case TB_EQ: return a.eq(b);
     case TB_NE: return a.ne(b);
     case TB_LT: return a.lt(b);
-    case TB_GT: return a.gt(b);
     case TB_MAXIMUM: return at::maximum(a, b);
     case TB_MINIMUM: return at::minimum(a, b);
   }
@@ -51,7 +45,6 @@ at::Tensor scalar(int op, const at::Tensor &a, double s) {
     case TB_MUL_SCALAR: return a * s;
     case TB_POW_SCALAR: return a.pow(s);
     case TB_CLAMP_MIN: return a.clamp_min(s);
-    case TB_CLAMP_MAX: return a.clamp_max(s);
     case TB_RSUB_SCALAR: return s - a;
   }
   throw std::invalid_argument("unknown scalar op " + std::to_string(op));
@@ -71,9 +64,6 @@ at::Tensor reduce(int op, const at::Tensor &a, int64_t dim, bool keepdim) {
     case TB_MODE:
       if (all) break;
       return std::get<0>(a.mode(dim, keepdim));
-    case TB_LOGSUMEXP:
-      if (all) break;
-      return a.logsumexp(dim, keepdim);
     case TB_SOFTMAX:
       if (all) break;
       return a.softmax(dim);
@@ -159,10 +149,6 @@ tb_error tb_narrow(tb_tensor a, int64_t dim, int64_t start, int64_t length, tb_t
 
 tb_error tb_index_select(tb_tensor a, int64_t dim, tb_tensor index, tb_tensor *out) {
   return guard([&] { *out = wrap(T(a).index_select(dim, T(index))); });
-}
-
-tb_error tb_matmul(tb_tensor a, tb_tensor b, tb_tensor *out) {
-  return guard([&] { *out = wrap(at::matmul(T(a), T(b))); });
 }
 
 tb_error tb_cross_entropy(tb_tensor logits, tb_tensor labels, int r, tb_tensor *out) {

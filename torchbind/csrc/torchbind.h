@@ -52,23 +52,23 @@ tb_error tb_tensor_backward(tb_tensor t);
 
 /* ---- element-wise and shape operations ---- */
 enum tb_unary_op {
-	TB_NEG, TB_EXP, TB_LOG, TB_ABS, TB_SQRT, TB_SIGN, TB_RELU,
-	TB_DETACH, TB_CLONE, TB_CONTIGUOUS, TB_ZEROS_LIKE, TB_ONES_LIKE,
-	TB_TO_FLOAT32, TB_TO_FLOAT64, TB_TO_INT64,
+	TB_NEG, TB_EXP, TB_LOG, TB_ABS, TB_SQRT,
+	TB_DETACH, TB_CLONE, TB_ZEROS_LIKE, TB_ONES_LIKE,
+	TB_TO_FLOAT32,
 	TB_ROUND
 };
 tb_error tb_unary(int op, tb_tensor a, tb_tensor *out);
 
-enum tb_binary_op { TB_ADD, TB_SUB, TB_MUL, TB_DIV, TB_EQ, TB_NE, TB_LT, TB_GT, TB_MAXIMUM, TB_MINIMUM };
+enum tb_binary_op { TB_ADD, TB_SUB, TB_MUL, TB_DIV, TB_EQ, TB_NE, TB_LT, TB_MAXIMUM, TB_MINIMUM };
 tb_error tb_binary(int op, tb_tensor a, tb_tensor b, tb_tensor *out);
 
-enum tb_scalar_op { TB_ADD_SCALAR, TB_MUL_SCALAR, TB_POW_SCALAR, TB_CLAMP_MIN, TB_CLAMP_MAX, TB_RSUB_SCALAR };
+enum tb_scalar_op { TB_ADD_SCALAR, TB_MUL_SCALAR, TB_POW_SCALAR, TB_CLAMP_MIN, TB_RSUB_SCALAR };
 tb_error tb_scalar(int op, tb_tensor a, double s, tb_tensor *out);
 tb_error tb_clamp(tb_tensor a, double lo, double hi, tb_tensor *out);
 /* where(cond, a, b) */
 tb_error tb_where(tb_tensor cond, tb_tensor a, tb_tensor b, tb_tensor *out);
 
-enum tb_reduce_op { TB_SUM, TB_MEAN, TB_MAX, TB_ARGMAX, TB_MODE, TB_LOGSUMEXP, TB_SOFTMAX, TB_LOG_SOFTMAX };
+enum tb_reduce_op { TB_SUM, TB_MEAN, TB_MAX, TB_ARGMAX, TB_MODE, TB_SOFTMAX, TB_LOG_SOFTMAX };
 /* dim < -100 means all dimensions (only for SUM, MEAN and MAX). */
 tb_error tb_reduce(int op, tb_tensor a, int64_t dim, int keepdim, tb_tensor *out);
 
@@ -79,7 +79,6 @@ tb_error tb_repeat_interleave(tb_tensor a, const int64_t *repeats, int n, tb_ten
 tb_error tb_cat(const tb_tensor *ts, int n, int64_t dim, tb_tensor *out);
 tb_error tb_narrow(tb_tensor a, int64_t dim, int64_t start, int64_t length, tb_tensor *out);
 tb_error tb_index_select(tb_tensor a, int64_t dim, tb_tensor index, tb_tensor *out);
-tb_error tb_matmul(tb_tensor a, tb_tensor b, tb_tensor *out);
 
 /* ---- losses, norms and projections ---- */
 enum tb_reduction { TB_REDUCE_NONE = 0, TB_REDUCE_MEAN = 1, TB_REDUCE_SUM = 2 };
