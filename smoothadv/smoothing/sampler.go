@@ -12,6 +12,10 @@ import (
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
+// NoiseScheme names how the sampler draws noise; it is recorded beside each
+// log, so that a resumed run never mixes lines drawn under two schemes.
+const NoiseScheme = "per-example-v1"
+
 // Classifier is the base classifier: logits for a batch, without autograd.
 type Classifier interface {
 	Infer(s *torchbind.Scope, x *torchbind.Tensor) *torchbind.Tensor
