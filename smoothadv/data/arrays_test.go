@@ -1,7 +1,6 @@
 package data
 
 import (
-	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,15 +35,11 @@ func TestCIFAR10MatchesPickle(t *testing.T) {
 }
 
 // checkAugmented checks that a training split gives the expected pixels after the reference's
-// random crop and flip, drawn from the same seed.
+// random crop and flip, drawn from the same seed, and the plain pixels without a random source
+// (evaluation on the training split).
 func checkAugmented(t *testing.T, ds Dataset, want expectedSet) {
 	t.Helper()
-	if ds.Len() != len(want.Labels) {
-		t.Fatalf("Len() = %d, Python reads %d examples", ds.Len(), len(want.Labels))
-	}
-	if _, err := ds.Read(0, nil, make([]float32, ds.Shape().Size())); !errors.Is(err, errNoRand) {
-		t.Errorf("Read without a random source: %v, want %v", err, errNoRand)
-	}
+	checkPlain(t, ds, want)
 	s := ds.Shape()
 	got, exp := make([]float32, s.Size()), make([]float32, s.Size())
 	for i, wantLabel := range want.Labels {

@@ -28,7 +28,9 @@ type Dataset interface {
 	NumClasses() int
 	// Read writes example i into dst, Shape().Size() values in CHW order in [0, 1], and returns its
 	// label. A training split augments the example with draws from rng and from nothing else, so a
-	// given rng state always gives the same result; other splits ignore rng, which may be nil.
+	// given rng state always gives the same result. A nil rng reads the example without
+	// augmentation, as the test split would transform it: evaluation on a training split (certify
+	// --split train) is then a function of the example alone. Other splits ignore rng.
 	Read(i int, rng *rand.Rand, dst []float32) (label int, err error)
 }
 

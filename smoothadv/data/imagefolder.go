@@ -152,9 +152,6 @@ func (d *folderDataset) Read(i int, rng *rand.Rand, dst []float32) (int, error) 
 	if err := checkRead(d, i, dst); err != nil {
 		return 0, err
 	}
-	if d.train && rng == nil {
-		return 0, errNoRand
-	}
 	s := d.samples[i]
 	img, err := decodeImage(s.path)
 	if err != nil {
@@ -164,7 +161,7 @@ func (d *folderDataset) Read(i int, rng *rand.Rand, dst []float32) (int, error) 
 	defer d.scratch.Put(out)
 	b := img.Bounds()
 	flip := false
-	if d.train {
+	if d.train && rng != nil {
 		window := augment.DefaultResizedCrop.Window(b.Dx(), b.Dy(), rng).Add(b.Min)
 		draw.BiLinear.Scale(out, out.Bounds(), img, window, draw.Src, nil)
 		flip = augment.Coin(rng)

@@ -105,8 +105,27 @@ func TestImageNetFolder(t *testing.T) {
 				t.Errorf("example %d: five other seeds give the same crop", i)
 			}
 		}
-		if _, err := ds.Read(0, nil, a); err == nil {
-			t.Error("training read without a random source: no error")
+	})
+
+	// Evaluation on the training split (certify --split train) reads without a random source: the
+	// test transform, Resize(256) and CenterCrop(224), of the training image.
+	t.Run("train split without a random source", func(t *testing.T) {
+		ds := open(t, Train)
+		asTest, err := openImageFolder(filepath.Join(dir, Train), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := make([]float32, ds.Shape().Size()), make([]float32, ds.Shape().Size())
+		for i := range ds.Len() {
+			if _, err := ds.Read(i, nil, a); err != nil {
+				t.Fatalf("Read(%d, nil): %v", i, err)
+			}
+			if _, err := asTest.Read(i, nil, b); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("example %d: read without a random source is not the test transform", i)
+			}
 		}
 	})
 }

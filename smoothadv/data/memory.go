@@ -1,7 +1,6 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -14,7 +13,7 @@ import (
 type memDataset struct {
 	shape   Shape
 	classes int
-	// pad > 0 makes it a training split: CropFlip with that padding.
+	// pad > 0 makes it a training split: CropFlip with that padding when Read has a random source.
 	pad    int
 	chunks []chunk
 	ends   []int // ends[k] is the number of examples in chunks[:k+1]
@@ -25,8 +24,6 @@ type chunk struct {
 	pix    []byte
 	labels []int
 }
-
-var errNoRand = errors.New("a training split needs a random source to augment examples")
 
 func (d *memDataset) Len() int {
 	if len(d.ends) == 0 {
@@ -71,9 +68,6 @@ func (d *memDataset) Read(i int, rng *rand.Rand, dst []float32) (int, error) {
 	if err := checkRead(d, i, dst); err != nil {
 		return 0, err
 	}
-	if d.pad > 0 && rng == nil {
-		return 0, errNoRand
-	}
 	k, _ := slices.BinarySearch(d.ends, i+1)
 	if k > 0 {
 		i -= d.ends[k-1]
@@ -82,7 +76,7 @@ func (d *memDataset) Read(i int, rng *rand.Rand, dst []float32) (int, error) {
 	for j, v := range c.pix[i*n : (i+1)*n] {
 		dst[j] = float32(v) / 255
 	}
-	if d.pad > 0 {
+	if d.pad > 0 && rng != nil {
 		augment.CropFlip(augment.Image{C: d.shape.C, H: d.shape.H, W: d.shape.W, Pix: dst}, d.pad, rng)
 	}
 	return c.labels[i], nil
