@@ -34,6 +34,10 @@ export CGO_LDFLAGS := -Wl,--as-needed -L$(LIB) -Wl,-rpath,$(LIB) -Wl,-rpath,$$OR
 
 TORCHBIND_SRCS := $(wildcard torchbind/csrc/*.cc)
 TORCHBIND_HDRS := $(wildcard torchbind/csrc/*.h)
+# The list of sources, rewritten only when it changes, so that adding a source
+# file rebuilds the shim even when the file is older than the last build.
+TORCHBIND_LIST := $(BUILD)/torchbind/sources
+$(shell mkdir -p $(BUILD)/torchbind && (echo $(TORCHBIND_SRCS) | cmp -s - $(TORCHBIND_LIST) || echo $(TORCHBIND_SRCS) > $(TORCHBIND_LIST)))
 MODELS_STAMP := $(BUILD)/models/manifest.json
 
 .PHONY: all deps shims models binary run test test-short bench clean
@@ -63,7 +67,7 @@ $(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh
 	CXX="$(CXX)" CXXFLAGS="$(CXXFLAGS)" LDLIBS="$(TORCH_LDLIBS)" \
 		bash third_party/gotorch/build.sh "$(GOTORCH_DIR)" $(BUILD)/cgotorch $@
 
-$(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(BUILD)/torch.mk
+$(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(TORCHBIND_LIST) $(BUILD)/torch.mk
 	@mkdir -p $(LIB) $(BUILD)/torchbind
 	@objs=""; for src in $(TORCHBIND_SRCS); do \
 		obj=$(BUILD)/torchbind/$$(basename $${src%.cc}).o; objs="$$objs $$obj"; \
