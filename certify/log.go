@@ -1,10 +1,13 @@
 package certify
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -13,17 +16,28 @@ import (
 	"github.com/smoothadv/smoothadv/certify/pyfmt"
 )
 
+// This file owns the reference's two log formats: writing them, reading
+// them strictly (ParseLog, for analysis and merging), and reading the
+// resume point of a log cut short (OpenLog, ReadDone). Every reader decodes
+// lines with the same rules.
+
 // The reference's log headers.
 const (
 	CertifyHeader = "idx\tlabel\tpredict\tradius\tcorrect\ttime"
 	PredictHeader = "idx\tlabel\tpredict\tbasePredict\tcorrect\ttime"
 )
 
-// CertifyRecord is one line of a certify log. Correct is derived as
-// Predict == Label, as in the reference.
+// The kinds of log, as run-parameter files name them.
+const (
+	KindCertify = "certify"
+	KindPredict = "predict"
+)
+
+// CertifyRecord is one line of a certify log. The correct column is not
+// stored: it is Predict == Label, as in the reference (see Correct).
 type CertifyRecord struct {
 	Index, Label, Predict int
-	Radius                float64
+	Radius                float64 // L2 radius; 0 when Predict is Abstain
 	Elapsed               time.Duration
 }
 
@@ -34,7 +48,11 @@ func (r CertifyRecord) Line() string {
 		pyfmt.G(r.Radius, 3), correct(r.Predict, r.Label), FormatTimedelta(r.Elapsed))
 }
 
+// Correct reports whether the prediction is the label.
+func (r CertifyRecord) Correct() bool { return r.Predict == r.Label }
+
 func (CertifyRecord) format() logFormat { return certifyFormat }
+func (r CertifyRecord) index() int      { return r.Index }
 
 // PredictRecord is one line of a predict log; BasePredict is the base
 // classifier's prediction on the (possibly attacked) input without noise.
@@ -49,7 +67,11 @@ func (r PredictRecord) Line() string {
 		correct(r.Predict, r.Label), FormatTimedelta(r.Elapsed))
 }
 
+// Correct reports whether the prediction is the label.
+func (r PredictRecord) Correct() bool { return r.Predict == r.Label }
+
 func (PredictRecord) format() logFormat { return predictFormat }
+func (r PredictRecord) index() int      { return r.Index }
 
 func correct(predict, label int) int {
 	if predict == label {
@@ -65,61 +87,179 @@ type Record interface {
 	format() logFormat
 }
 
-// logFormat describes a log kind: its header, and how its fourth column
-// (radius or basePredict) parses.
+// record is a decoded line of either kind.
+type record interface{ index() int }
+
+// logFormat describes a log kind: its name, header and line decoder.
 type logFormat struct {
+	kind   string
 	header string
-	fourth func(string) error
+	decode func(line string) (record, error)
 }
 
 var (
-	certifyFormat = logFormat{CertifyHeader, func(s string) error {
-		_, err := strconv.ParseFloat(s, 64)
-		return err
-	}}
-	predictFormat = logFormat{PredictHeader, func(s string) error {
-		_, err := strconv.Atoi(s)
-		return err
-	}}
+	certifyFormat = newFormat(KindCertify, CertifyHeader, func(c *columns) record {
+		r := CertifyRecord{Index: c.int(0, 0), Label: c.int(1, 0), Predict: c.int(2, Abstain)}
+		r.Radius = c.radius(3, r.Predict)
+		c.correct(4, r.Label, r.Predict)
+		r.Elapsed = c.time(5)
+		return r
+	})
+	predictFormat = newFormat(KindPredict, PredictHeader, func(c *columns) record {
+		r := PredictRecord{Index: c.int(0, 0), Label: c.int(1, 0), Predict: c.int(2, Abstain), BasePredict: c.int(3, 0)}
+		c.correct(4, r.Label, r.Predict)
+		r.Elapsed = c.time(5)
+		return r
+	})
 	logFormats = []logFormat{certifyFormat, predictFormat}
 )
 
-// parseIndex checks one line's fields against the format and returns its
-// example index.
-func (f logFormat) parseIndex(line string) (int, error) {
-	fields := strings.Split(line, "\t")
-	if len(fields) != 6 {
-		return 0, fmt.Errorf("want 6 tab-separated fields, got %d", len(fields))
-	}
-	idx, err := strconv.Atoi(fields[0])
-	if err != nil || idx < 0 {
-		return 0, fmt.Errorf("bad idx %q", fields[0])
-	}
-	for _, s := range fields[1:3] {
-		if _, err := strconv.Atoi(s); err != nil {
-			return 0, fmt.Errorf("bad label or predict %q", s)
+// newFormat builds a format whose decoder splits a line at tabs, checks the
+// number of fields and has read decode them in column order.
+func newFormat(kind, header string, read func(*columns) record) logFormat {
+	names := strings.Split(header, "\t")
+	return logFormat{kind: kind, header: header, decode: func(line string) (record, error) {
+		values := strings.Split(line, "\t")
+		if len(values) != len(names) {
+			return nil, fmt.Errorf("%d fields, want %d (%s)", len(values), len(names), strings.Join(names, ", "))
 		}
-	}
-	if err := f.fourth(fields[3]); err != nil {
-		return 0, fmt.Errorf("bad fourth field %q", fields[3])
-	}
-	if fields[4] != "0" && fields[4] != "1" {
-		return 0, fmt.Errorf("bad correct %q", fields[4])
-	}
-	if !isTimedelta(fields[5]) {
-		return 0, fmt.Errorf("bad time %q", fields[5])
-	}
-	return idx, nil
+		c := &columns{names: names, values: values}
+		r := read(c)
+		return r, c.err
+	}}
 }
 
-// isTimedelta reports whether s has the shape FormatTimedelta writes: what
-// ParseTimedelta reads, with a fraction, if any, of exactly six digits.
-func isTimedelta(s string) bool {
-	if _, err := ParseTimedelta(s); err != nil {
-		return false
+// formatOf picks the log kind by the header line.
+func formatOf(header string) (logFormat, error) {
+	for _, f := range logFormats {
+		if header == f.header {
+			return f, nil
+		}
 	}
-	_, frac, hasFrac := strings.Cut(s, ".")
-	return !hasFrac || len(frac) == 6
+	return logFormat{}, fmt.Errorf("header %q is neither a certify nor a predict log's", header)
+}
+
+// columns decodes the fields of one line; after the first bad value it
+// keeps that error.
+type columns struct {
+	names, values []string
+	err           error
+}
+
+func (c *columns) fail(i int, reason string) {
+	if c.err == nil {
+		c.err = fmt.Errorf("column %s: %q: %s", c.names[i], c.values[i], reason)
+	}
+}
+
+// int decodes column i as an integer of at least least.
+func (c *columns) int(i, least int) int {
+	v, err := strconv.Atoi(c.values[i])
+	switch {
+	case err != nil:
+		c.fail(i, "not an integer")
+	case v < least:
+		c.fail(i, fmt.Sprintf("want an integer >= %d", least))
+	}
+	return v
+}
+
+// radius decodes column i as a certified radius: finite and >= 0, and 0
+// for an abstention, as CERTIFY writes it.
+func (c *columns) radius(i, predict int) float64 {
+	v, err := strconv.ParseFloat(c.values[i], 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		c.fail(i, "not a number")
+	case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
+		c.fail(i, "want a finite radius >= 0")
+	case predict == Abstain && v != 0:
+		c.fail(i, "an abstention (predict -1) has radius 0")
+	}
+	return v
+}
+
+// correct checks column i, the correct column, against label and predict.
+func (c *columns) correct(i, label, predict int) {
+	switch v := c.values[i]; {
+	case v != "0" && v != "1":
+		c.fail(i, "want 0 or 1")
+	case (v == "1") != (predict == label):
+		c.fail(i, fmt.Sprintf("contradicts label %d and predict %d", label, predict))
+	}
+}
+
+// time decodes column i as FormatTimedelta writes it: what ParseTimedelta
+// reads, with a fraction, if any, of exactly six digits (Python's
+// str(timedelta) never writes another number of digits).
+func (c *columns) time(i int) time.Duration {
+	s := c.values[i]
+	d, err := ParseTimedelta(s)
+	if _, frac, hasFrac := strings.Cut(s, "."); err == nil && hasFrac && len(frac) != 6 {
+		err = errTimedelta
+	}
+	if err != nil {
+		c.fail(i, err.Error())
+	}
+	return d
+}
+
+// ReadLog reads the log of kind R at path strictly; see ParseLog.
+func ReadLog[R Record](path string) ([]R, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseLog[R](f, path)
+}
+
+// ParseLog reads a whole log of kind R: the header, then one record per
+// line. Blank lines are skipped and a "\r\n" line end is read as "\n", as
+// pandas (which the reference reads logs with) does. Anything else is an
+// error naming name and the line: a wrong header, no records, a malformed
+// field, a negative index, label or radius, a radius that is NaN or
+// infinite or not 0 for an abstention, a correct column that contradicts
+// label and predict, or an index seen on an earlier line.
+func ParseLog[R Record](r io.Reader, name string) ([]R, error) {
+	var zero R
+	format := zero.format()
+	sc := bufio.NewScanner(r)
+	var records []R
+	seen := map[int]int{}
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSuffix(sc.Text(), "\r")
+		if line == 1 {
+			if text != format.header {
+				return nil, fmt.Errorf("%s:1: header is %q, want %q", name, text, format.header)
+			}
+			continue
+		}
+		if strings.TrimSpace(text) == "" {
+			continue
+		}
+		rec, err := format.decode(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if prev, dup := seen[rec.index()]; dup {
+			return nil, fmt.Errorf("%s:%d: index %d is also on line %d", name, line, rec.index(), prev)
+		}
+		seen[rec.index()] = line
+		records = append(records, rec.(R))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
+	}
+	if line == 0 {
+		return nil, fmt.Errorf("%s: empty file, want the header %q", name, format.header)
+	}
+	if len(records) == 0 {
+		return nil, fmt.Errorf("%s: no records after the header", name)
+	}
+	return records, nil
 }
 
 // entry is one valid line of a log.
@@ -128,13 +268,13 @@ type entry struct {
 	line  string
 }
 
-// scanLog reads data as a log of format f. It returns the valid lines, and
-// the length of the valid prefix: the header and every line up to the last
-// good one. A torn last line (no newline) and unparsable lines at the end
-// lie beyond it. An unparsable line followed by good ones is an error: that
-// is damage inside the file, and cutting it off would throw results away.
-// Without a complete header the valid prefix is empty, unless data is not
-// the start of one at all, which is an error.
+// scanLog reads data as a log of format f, as resuming sees it. It returns
+// the valid lines, and the length of the valid prefix: the header and every
+// line up to the last good one. A torn last line (no newline) and
+// unparsable lines at the end lie beyond it. An unparsable line followed by
+// good ones is an error: that is damage inside the file, and cutting it off
+// would throw results away. Without a complete header the valid prefix is
+// empty, unless data is not the start of one at all, which is an error.
 func scanLog(data []byte, f logFormat) (entries []entry, valid int, err error) {
 	header, rest, ok := bytes.Cut(data, []byte("\n"))
 	if !ok {
@@ -158,7 +298,7 @@ func scanLog(data []byte, f logFormat) (entries []entry, valid int, err error) {
 		lineNo++
 		end := pos + len(line) + 1
 		pos, rest = end, after
-		idx, err := f.parseIndex(string(line))
+		rec, err := f.decode(string(line))
 		if err != nil {
 			if firstBad == 0 {
 				firstBad, badErr = lineNo, err
@@ -168,6 +308,7 @@ func scanLog(data []byte, f logFormat) (entries []entry, valid int, err error) {
 		if firstBad != 0 {
 			return nil, 0, fmt.Errorf("line %d: %v, but line %d is good: the file is damaged inside", firstBad, badErr, lineNo)
 		}
+		idx := rec.index()
 		if prev, dup := seen[idx]; dup {
 			return nil, 0, fmt.Errorf("lines %d and %d both have index %d", prev, lineNo, idx)
 		}
@@ -216,6 +357,30 @@ func (d Done) Remaining(indices []int) []int {
 	return out
 }
 
+// ReadDone reads the log of kind R at path as resuming it would, without
+// changing it, and returns the examples its complete lines hold. A missing
+// file holds none.
+func ReadDone[R Record](path string) (Done, error) {
+	var zero R
+	entries, _, err := readEntries(path, zero.format())
+	return newDone(entries), err
+}
+
+// readEntries is scanLog on the file at path; a missing file is empty.
+func readEntries(path string, f logFormat) (entries []entry, valid int, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err == nil {
+		entries, valid, err = scanLog(data, f)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("log %s: %w", path, err)
+	}
+	return entries, valid, nil
+}
+
 // Log writes a certify or predict log one line at a time, each line in a
 // single write, so that an interrupted run leaves at most a torn last line.
 type Log[R Record] struct {
@@ -227,7 +392,8 @@ type Log[R Record] struct {
 // existing log is kept: it must have the right header; a torn or
 // unparsable tail is cut off at the end of the last good line (see
 // scanLog), and Done tells which examples it holds. A missing or empty file
-// is started afresh.
+// is started afresh. OpenRunLog does the same and keeps the log's
+// run-parameter file in step.
 func OpenLog[R Record](path string, resume bool) (*Log[R], Done, error) {
 	var zero R
 	format := zero.format()

@@ -174,15 +174,96 @@ func TestOpenLogResumeRefusesDamage(t *testing.T) {
 	}
 }
 
-func TestIsTimedelta(t *testing.T) {
+// TestTimeColumn checks the time column's rule: Python's str(timedelta),
+// whose fraction, when there is one, has six digits.
+func TestTimeColumn(t *testing.T) {
 	for s, want := range map[string]bool{
 		"0:00:01": true, "0:00:01.234567": true, "12:34:56": true, "1 day, 0:00:00": true,
 		"-2 days, 23:59:59.999999": true, "0:0:01": false, "0:00:01.23": false, "": false,
 		"1 week, 0:00:00": false, "0:00": false,
 		"0:00:60": false, "0:00:01.000000": true, "0:00:01.1234567": false,
 	} {
-		if got := isTimedelta(s); got != want {
-			t.Errorf("isTimedelta(%q) = %v, want %v", s, got, want)
+		_, err := certifyFormat.decode("0\t1\t1\t0.5\t1\t" + s)
+		if (err == nil) != want {
+			t.Errorf("time %q: error %v, want valid %v", s, err, want)
 		}
+	}
+}
+
+// TestParseLogRefuses checks each kind of bad line that the strict reader
+// refuses, naming the file and line.
+func TestParseLogRefuses(t *testing.T) {
+	good := "0\t3\t3\t0.377\t1\t0:00:14.172309\n"
+	for _, c := range []struct{ in, want string }{
+		{"", "f: empty file"},
+		{CertifyHeader + "\n", "f: no records"},
+		{"idx\tlabel\tpredict\n" + good, "f:1: header"},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\n", "f:3: 5 fields, want 6"},
+		{CertifyHeader + "\n" + good + "-1\t3\t3\t0.5\t1\t0:00:01\n", `f:3: column idx: "-1": want an integer >= 0`},
+		{CertifyHeader + "\n" + good + "0\t3\t3\t0.5\t1\t0:00:01\n", "f:3: index 0 is also on line 2"},
+		{CertifyHeader + "\n" + good + "1\t-2\t3\t0.5\t0\t0:00:01\n", `f:3: column label: "-2": want an integer >= 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t-2\t0.5\t0\t0:00:01\n", `f:3: column predict: "-2": want an integer >= -1`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\tnan\t1\t0:00:01\n", `f:3: column radius: "nan": want a finite radius >= 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\tinf\t1\t0:00:01\n", `f:3: column radius: "inf": want a finite radius >= 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t1e999\t1\t0:00:01\n", `f:3: column radius: "1e999": want a finite radius >= 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t-0.5\t1\t0:00:01\n", `f:3: column radius: "-0.5": want a finite radius >= 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\tabc\t1\t0:00:01\n", `f:3: column radius: "abc": not a number`},
+		{CertifyHeader + "\n" + good + "1\t3\t-1\t0.5\t0\t0:00:01\n", `f:3: column radius: "0.5": an abstention (predict -1) has radius 0`},
+		{CertifyHeader + "\n" + good + "1\t3\t5\t0.5\t1\t0:00:01\n", `f:3: column correct: "1": contradicts label 3 and predict 5`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t0\t0:00:01\n", `f:3: column correct: "0": contradicts label 3 and predict 3`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\tTrue\t0:00:01\n", `f:3: column correct: "True": want 0 or 1`},
+		{CertifyHeader + "\n" + good + "\n1\t3\t3\t0.5\t1\t14s\n", `f:4: column time: "14s"`},
+		{PredictHeader + "\n1\t3\t3\t-1\t1\t0:00:01\n", `f:2: column basePredict: "-1": want an integer >= 0`},
+	} {
+		var err error
+		if strings.HasPrefix(c.in, PredictHeader) {
+			_, err = ParseLog[PredictRecord](strings.NewReader(c.in), "f")
+		} else {
+			_, err = ParseLog[CertifyRecord](strings.NewReader(c.in), "f")
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("input %q: error %v, want one containing %q", c.in, err, c.want)
+		}
+	}
+}
+
+// TestParseLogAccepts reads what pandas reads: blank lines, CRLF line ends
+// and a last line without a newline; an abstention has radius 0.
+func TestParseLogAccepts(t *testing.T) {
+	in := CertifyHeader + "\r\n0\t3\t3\t0.377\t1\t0:00:14.172309\r\n\n10\t8\t-1\t0.0\t0\t1 day, 2:03:04"
+	recs, err := ParseLog[CertifyRecord](strings.NewReader(in), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CertifyRecord{
+		{Index: 0, Label: 3, Predict: 3, Radius: 0.377, Elapsed: 14*time.Second + 172309*time.Microsecond},
+		{Index: 10, Label: 8, Predict: Abstain, Radius: 0, Elapsed: 26*time.Hour + 3*time.Minute + 4*time.Second},
+	}
+	if !slices.Equal(recs, want) {
+		t.Errorf("records %+v, want %+v", recs, want)
+	}
+	if !recs[0].Correct() || recs[1].Correct() {
+		t.Error("Correct() disagrees with label and predict")
+	}
+}
+
+func TestReadDone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	done, err := ReadDone[CertifyRecord](path)
+	if err != nil || done.Len() != 0 {
+		t.Fatalf("missing log: %d done, %v", done.Len(), err)
+	}
+	content := CertifyHeader + "\n0\t1\t1\t0.5\t1\t0:00:01\n10\t1\t1\t0.5\t1\t0:00:01\n20\t1"
+	writeFile(t, path, content)
+	done, err = ReadDone[CertifyRecord](path)
+	if err != nil || done.Len() != 2 || !done.Contains(10) || done.Contains(20) {
+		t.Errorf("%d done, %v; want 0 and 10", done.Len(), err)
+	}
+	if readFile(t, path) != content {
+		t.Error("ReadDone changed the log")
+	}
+	writeFile(t, path, PredictHeader+"\n")
+	if _, err := ReadDone[CertifyRecord](path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("predict log read as a certify log: %v", err)
 	}
 }
