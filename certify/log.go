@@ -51,6 +51,10 @@ func (r CertifyRecord) Line() string {
 // Correct reports whether the prediction is the label.
 func (r CertifyRecord) Correct() bool { return r.Predict == r.Label }
 
+// Certified reports whether the line is correct with a certified radius of
+// at least radius.
+func (r CertifyRecord) Certified(radius float64) bool { return r.Correct() && r.Radius >= radius }
+
 func (CertifyRecord) format() logFormat { return certifyFormat }
 func (r CertifyRecord) index() int      { return r.Index }
 

@@ -20,8 +20,8 @@ func TestParseCertifyLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []CertifyRecord{
-		{Idx: 0, Label: 3, Predict: 3, Radius: 0.377, Correct: true, Time: 14*time.Second + 172309*time.Microsecond},
-		{Idx: 10, Label: 8, Predict: certify.Abstain, Radius: 0, Correct: false, Time: 26*time.Hour + 3*time.Minute + 4*time.Second},
+		{Index: 0, Label: 3, Predict: 3, Radius: 0.377, Elapsed: 14*time.Second + 172309*time.Microsecond},
+		{Index: 10, Label: 8, Predict: certify.Abstain, Radius: 0, Elapsed: 26*time.Hour + 3*time.Minute + 4*time.Second},
 	}
 	if len(log.Records) != len(want) {
 		t.Fatalf("%d records, want %d", len(log.Records), len(want))
@@ -39,7 +39,7 @@ func TestParsePredictLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := PredictRecord{Idx: 0, Label: 3, Predict: 5, BasePredict: 3, Correct: false, Time: 1500 * time.Millisecond}
+	want := PredictRecord{Index: 0, Label: 3, Predict: 5, BasePredict: 3, Elapsed: 1500 * time.Millisecond}
 	if len(log.Records) != 1 || log.Records[0] != want {
 		t.Fatalf("records %+v, want [%+v]", log.Records, want)
 	}
@@ -60,6 +60,13 @@ func TestMalformedLogs(t *testing.T) {
 		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:0:01\n", `f.tsv:3: column time`},
 		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t0:00:01.\n", `f.tsv:3: column time`},
 		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t1\t2 weeks, 0:00:01\n", `f.tsv:3: column time`},
+		{certify.CertifyHeader + "\n" + good + "\n0\t3\t3\t0.5\t1\t0:00:01\n", `f.tsv:4: index 0 is also on line 2`},
+		{certify.CertifyHeader + "\n" + good + "-5\t3\t3\t0.5\t1\t0:00:01\n", `f.tsv:3: column idx: "-5": want an integer >= 0`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\tnan\t1\t0:00:01\n", `f.tsv:3: column radius: "nan": want a finite radius >= 0`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\tinf\t1\t0:00:01\n", `f.tsv:3: column radius: "inf": want a finite radius >= 0`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t3\t-0.25\t1\t0:00:01\n", `f.tsv:3: column radius: "-0.25": want a finite radius >= 0`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t4\t0.5\t1\t0:00:01\n", `f.tsv:3: column correct: "1": contradicts label 3 and predict 4`},
+		{certify.CertifyHeader + "\n" + good + "1\t3\t-1\t0.0\t1\t0:00:01\n", `f.tsv:3: column correct: "1": contradicts label 3 and predict -1`},
 	} {
 		_, err := ParseCertifyLog(strings.NewReader(c.in), "f.tsv")
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -26,12 +26,6 @@ func (l *CertifyLog) CertifiedCount(r float64) int {
 	return n
 }
 
-// Certified reports whether the line is correct with a certified radius of
-// at least r.
-func (rec CertifyRecord) Certified(r float64) bool {
-	return rec.Correct && rec.Radius >= r
-}
-
 // CertifiedAccuracies is CertifiedAccuracy at each radius.
 func (l *CertifyLog) CertifiedAccuracies(radii []float64) []float64 {
 	acc := make([]float64, len(radii))
@@ -92,7 +86,7 @@ func LinfRadius(l2 float64, d int) float64 {
 func (l *PredictLog) EmpiricalAccuracy() float64 {
 	n := 0
 	for _, rec := range l.Records {
-		if rec.Correct {
+		if rec.Correct() {
 			n++
 		}
 	}

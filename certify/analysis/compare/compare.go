@@ -138,7 +138,7 @@ func Compare(a, b *analysis.CertifyLog, opt Options) (*Result, error) {
 	res := &Result{A: Log{a.Path, len(a.Records)}, B: Log{b.Path, len(b.Records)}, Options: opt}
 	var pairs [][2]analysis.CertifyRecord
 	for _, ra := range a.Records {
-		rb, ok := byIdx[ra.Idx]
+		rb, ok := byIdx[ra.Index]
 		if !ok {
 			res.OnlyA++
 			continue
@@ -202,10 +202,10 @@ func interval(l *analysis.CertifyLog, r, conf float64) ([2]float64, error) {
 func index(l *analysis.CertifyLog) (map[int]analysis.CertifyRecord, error) {
 	m := make(map[int]analysis.CertifyRecord, len(l.Records))
 	for _, r := range l.Records {
-		if _, dup := m[r.Idx]; dup {
-			return nil, fmt.Errorf("%s: index %d appears twice", l.Path, r.Idx)
+		if _, dup := m[r.Index]; dup {
+			return nil, fmt.Errorf("%s: index %d appears twice", l.Path, r.Index)
 		}
-		m[r.Idx] = r
+		m[r.Index] = r
 	}
 	return m, nil
 }

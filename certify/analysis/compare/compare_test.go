@@ -100,13 +100,12 @@ func (g smoothed) certify(t *testing.T, sigma float64, seed uint64) *analysis.Ce
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := analysis.CertifyRecord{Idx: i, Label: g.labels[i], Predict: certify.Abstain}
+		rec := analysis.CertifyRecord{Index: i, Label: g.labels[i], Predict: certify.Abstain}
 		if lower >= 0.5 {
 			// The log keeps the radius to Python's '{:.3}'.
 			rec.Radius, _ = strconv.ParseFloat(pyfmt.G(sigma*distuv.UnitNormal.Quantile(lower), 3), 64)
 			rec.Predict = pick
 		}
-		rec.Correct = rec.Predict == rec.Label
 		l.Records = append(l.Records, rec)
 	}
 	return l
@@ -143,12 +142,12 @@ func TestSameClassifierIsConsistent(t *testing.T) {
 }
 
 func TestCompareErrors(t *testing.T) {
-	rec := analysis.CertifyRecord{Idx: 1, Label: 2, Predict: 2, Radius: 0.5, Correct: true}
+	rec := analysis.CertifyRecord{Index: 1, Label: 2, Predict: 2, Radius: 0.5}
 	a := &analysis.CertifyLog{Path: "a", Records: []analysis.CertifyRecord{rec}}
 	dup := &analysis.CertifyLog{Path: "dup", Records: []analysis.CertifyRecord{rec, rec}}
-	rec.Idx = 2
+	rec.Index = 2
 	disjoint := &analysis.CertifyLog{Path: "disjoint", Records: []analysis.CertifyRecord{rec}}
-	rec.Idx, rec.Label, rec.Correct = 1, 3, false
+	rec.Index, rec.Label = 1, 3
 	relabelled := &analysis.CertifyLog{Path: "relabelled", Records: []analysis.CertifyRecord{rec}}
 	for _, c := range []struct {
 		b    *analysis.CertifyLog
