@@ -29,7 +29,7 @@ type RunParams struct {
 	Skip       int     `json:"skip"`
 	Max        int     `json:"max"`
 	Shard      Shard   `json:"shard"`
-	ModelHash  string  `json:"model_sha256"` // of the model file
+	ModelHash  string  `json:"model_sha256"`  // of the model file
 	Arch       string  `json:"arch"`          // as loaded
 	Input      string  `json:"normalization"` // the input layer, as loaded
 	Sigma      float64 `json:"sigma"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/figure"
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 )
 
 // Run makes every table and plot of s. Tables without an out file go to
@@ -99,12 +100,15 @@ func (s *Spec) writeResolved() error {
 	if err != nil {
 		return fmt.Errorf("encoding the resolved spec: %w", err)
 	}
-	return writeFile(filepath.Join(s.OutputDir, s.name+".resolved.yaml"), data)
+	return writeFile(s.resolvedPath(), data)
 }
+
+// resolvedPath is where the resolved spec is written.
+func (s *Spec) resolvedPath() string { return filepath.Join(s.OutputDir, s.name+".resolved.yaml") }
 
 func writeFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o644)
+	return atomicfile.Write(path, data)
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/figure"
+	"github.com/smoothadv/smoothadv/internal/samepath"
 )
 
 // Version is the only spec version this package reads.
@@ -246,5 +247,54 @@ func (s *Spec) validate() []string {
 			bad("%s: %v", where, err)
 		}
 	}
+	for _, o := range s.outputs() {
+		if problem := s.checkOutput(o.path); problem != "" {
+			bad("%s: %s", o.where, problem)
+		}
+	}
 	return problems
+}
+
+// output is a file the spec writes, and where the spec names it.
+type output struct{ where, path string }
+
+// outputs lists the files Run writes: the resolved spec and every table and
+// plot with an out file.
+func (s *Spec) outputs() []output {
+	var out []output
+	if s.OutputDir != "" {
+		out = append(out, output{"the resolved spec", s.resolvedPath()})
+	}
+	for i, t := range s.Tables {
+		if t.Out != "" {
+			out = append(out, output{fmt.Sprintf("tables[%d]", i), t.Out})
+		}
+	}
+	for i, p := range s.Plots {
+		if p.Out != "" {
+			out = append(out, output{fmt.Sprintf("plots[%d]", i), p.Out})
+		}
+	}
+	return out
+}
+
+// checkOutput says what is wrong with writing to path, or "": an output
+// may not be one of the spec's logs, and lies inside the output folder
+// when one is named (so that a spec cannot write elsewhere, e.g. through
+// "../x" or an absolute path).
+func (s *Spec) checkOutput(path string) string {
+	for _, g := range s.Groups {
+		for _, l := range g.Logs {
+			if l.Path != "" && samepath.Same(path, l.Path) {
+				return fmt.Sprintf("out %s is the input log %s of group %s", path, l.Path, g.Name)
+			}
+		}
+	}
+	if s.OutputDir != "" {
+		rel, err := filepath.Rel(s.OutputDir, path)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return fmt.Sprintf("out %s lies outside the output folder %s", path, s.OutputDir)
+		}
+	}
+	return ""
 }

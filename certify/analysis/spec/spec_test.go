@@ -154,3 +154,91 @@ func TestStrictDecoding(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputsRefused: a spec may not write over one of its own logs, nor
+// outside its output folder; nothing is written when it is refused.
+func TestOutputsRefused(t *testing.T) {
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	outDir := filepath.Join(dir, "out")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(logs, "sigma_0.25")
+	logText := "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t0:00:01\n"
+	if err := os.WriteFile(logPath, []byte(logText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(dir, "a.yaml")
+	t.Chdir(dir) // without an output folder, outs are relative to the current one
+	for _, tt := range []struct {
+		name, outDir, output, out, want string
+	}{
+		{"table over its log, no output folder", "", "", "logs/sigma_0.25", "tables[0]: out " + logPath + " is the input log " + logPath + " of group g"},
+		{"table over its log by an absolute path", outDir, "", logPath, "is the input log"},
+		{"table over its log through the output folder", logs, "", "sigma_0.25", "is the input log"},
+		{"table outside --out-dir", outDir, "", "../x.tex", "tables[0]: out " + filepath.Join(dir, "x.tex") + " lies outside the output folder " + outDir},
+		{"table at an absolute path elsewhere", outDir, "", filepath.Join(dir, "elsewhere", "x.tex"), "lies outside the output folder"},
+		{"table outside the file's output_dir", "", "output_dir: out\n", "../../x.tex", "lies outside the output folder " + outDir},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "version: 1\n" + tt.output + "groups:\n  - name: g\n    logs:\n      - path: logs/sigma_0.25\n" +
+				"tables:\n  - {group: g, kind: models, radii: \"0:1:0.5\", format: csv, out: " + tt.out + "}\n"
+			if err := os.WriteFile(specPath, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := tree(t, dir)
+			if _, err := Load(specPath, tt.outDir); err == nil {
+				t.Fatal("spec accepted")
+			} else if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v\nwant one containing %q", err, tt.want)
+			}
+			if after := tree(t, dir); after != before {
+				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+	// Inside the output folder, in a subfolder, is fine.
+	text := "version: 1\ngroups:\n  - name: g\n    logs:\n      - path: logs/sigma_0.25\n" +
+		"tables:\n  - {group: g, kind: models, radii: \"0:1:0.5\", format: csv, out: sub/x.csv}\n"
+	if err := os.WriteFile(specPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(specPath, outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(&bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, logPath); got != logText {
+		t.Errorf("input log changed to %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(outDir, "sub", "x.csv")); err != nil {
+		t.Error(err)
+	}
+}
+
+// tree lists every file under dir with its content.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		b.WriteString(path + "\n")
+		if !d.IsDir() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			b.Write(data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
