@@ -15,24 +15,53 @@ import (
 // Abstain is the class CERTIFY and PREDICT return when they abstain.
 const Abstain = -1
 
-// Input identifies one example to a Sampler, for example its index in the
-// dataset; what it refers to is the Sampler's business.
+// Input identifies one example to a Sampler: its index in the dataset.
+// Together with a Stage it names the example's noise stream, so what an
+// example draws does not depend on which other examples share its batches.
 type Input int
 
+// Stage is a round of sampling. Each (input, stage) has its own noise
+// stream: CERTIFY's selection and estimation samples stay independent, and
+// PREDICT's samples differ from both.
+type Stage uint8
+
+// The stages of CERTIFY and PREDICT.
+const (
+	StageSelection  Stage = 1 // CERTIFY's N0 samples that choose the class
+	StageEstimation Stage = 2 // CERTIFY's N samples that bound its probability
+	StagePrediction Stage = 3 // PREDICT's N samples
+	StageAttack     Stage = 4 // the noise that predict --attack attacks under
+)
+
+func (s Stage) String() string {
+	switch s {
+	case StageSelection:
+		return "selection"
+	case StageEstimation:
+		return "estimation"
+	case StagePrediction:
+		return "prediction"
+	case StageAttack:
+		return "attack"
+	}
+	return fmt.Sprintf("Stage(%d)", uint8(s))
+}
+
 // Sampler counts the base classifier's predictions under noise: for input x
-// it draws num samples x + N(0, sigma^2 I), classifies each, and returns
-// the count per class (one entry per class, summing to num).
+// it draws the first num samples x + N(0, sigma^2 I) of the stream (x,
+// stage), classifies each, and returns the count per class (one entry per
+// class, summing to num).
 type Sampler interface {
-	SampleCounts(ctx context.Context, x Input, num int) ([]int64, error)
+	SampleCounts(ctx context.Context, x Input, stage Stage, num int) ([]int64, error)
 }
 
 // ManySampler is a Sampler that can also count several inputs in one call,
 // so that an accelerator can pack samples of different inputs into the same
 // batches. SampleCountsMany returns one count vector per input, counting
-// nums[i] samples for xs[i].
+// nums[i] samples of stream (xs[i], stage).
 type ManySampler interface {
 	Sampler
-	SampleCountsMany(ctx context.Context, xs []Input, nums []int) ([][]int64, error)
+	SampleCountsMany(ctx context.Context, xs []Input, stage Stage, nums []int) ([][]int64, error)
 }
 
 // CertifyParams are CERTIFY's parameters: N0 samples choose the class, N
@@ -45,7 +74,8 @@ type CertifyParams struct {
 	Sigma float64
 }
 
-func (p CertifyParams) validate() error {
+// Validate refuses parameters CERTIFY cannot run with.
+func (p CertifyParams) Validate() error {
 	if p.N0 < 1 || p.N < 1 {
 		return fmt.Errorf("certify: need N0 >= 1 and N >= 1, got N0=%d N=%d", p.N0, p.N)
 	}
@@ -77,14 +107,14 @@ func Certify(ctx context.Context, s Sampler, x Input, p CertifyParams) (Certifie
 // Sigma * Phi^-1(pA). With a ManySampler each of the two rounds of sampling
 // is one call for all inputs.
 func CertifyMany(ctx context.Context, s Sampler, xs []Input, p CertifyParams) ([]Certified, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	selection, err := sampleMany(ctx, s, xs, p.N0)
+	selection, err := sampleMany(ctx, s, xs, StageSelection, p.N0)
 	if err != nil {
 		return nil, fmt.Errorf("certify: selection samples: %w", err)
 	}
-	estimation, err := sampleMany(ctx, s, xs, p.N)
+	estimation, err := sampleMany(ctx, s, xs, StageEstimation, p.N)
 	if err != nil {
 		return nil, fmt.Errorf("certify: estimation samples: %w", err)
 	}
@@ -100,7 +130,7 @@ func CertifyMany(ctx context.Context, s Sampler, xs []Input, p CertifyParams) ([
 // CertifyCounts is CERTIFY's decision from the class counts of the N0
 // selection samples and of the N estimation samples.
 func CertifyCounts(selection, estimation []int64, p CertifyParams) (Certified, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return Certified{}, err
 	}
 	if len(selection) == 0 || len(selection) != len(estimation) {
@@ -128,7 +158,8 @@ type PredictParams struct {
 	Alpha float64
 }
 
-func (p PredictParams) validate() error {
+// Validate refuses parameters PREDICT cannot run with.
+func (p PredictParams) Validate() error {
 	if p.N < 1 {
 		return fmt.Errorf("predict: need N >= 1, got %d", p.N)
 	}
@@ -158,10 +189,10 @@ func only[T any](res []T, err error) (T, error) {
 // p = 1/2 has a p-value <= Alpha, else Abstain. With a ManySampler the
 // sampling is one call for all inputs.
 func PredictMany(ctx context.Context, s Sampler, xs []Input, p PredictParams) ([]int, error) {
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	counts, err := sampleMany(ctx, s, xs, p.N)
+	counts, err := sampleMany(ctx, s, xs, StagePrediction, p.N)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
@@ -213,10 +244,10 @@ func argmax(counts []int64) int {
 // bug in the Sampler, not bad input.
 var ErrInvalidCounts = errors.New("sampler returned invalid counts")
 
-// sampleMany counts num samples for every input, in one call when s is a
+// sampleMany counts num samples of each input's stream for stage, in one call when s is a
 // ManySampler, and checks that each count vector is non-negative, sums to
 // num and has as many classes as the others.
-func sampleMany(ctx context.Context, s Sampler, xs []Input, num int) ([][]int64, error) {
+func sampleMany(ctx context.Context, s Sampler, xs []Input, stage Stage, num int) ([][]int64, error) {
 	var counts [][]int64
 	if ms, ok := s.(ManySampler); ok {
 		nums := make([]int, len(xs))
@@ -224,7 +255,7 @@ func sampleMany(ctx context.Context, s Sampler, xs []Input, num int) ([][]int64,
 			nums[i] = num
 		}
 		var err error
-		if counts, err = ms.SampleCountsMany(ctx, xs, nums); err != nil {
+		if counts, err = ms.SampleCountsMany(ctx, xs, stage, nums); err != nil {
 			return nil, err
 		}
 		if len(counts) != len(xs) {
@@ -233,7 +264,7 @@ func sampleMany(ctx context.Context, s Sampler, xs []Input, num int) ([][]int64,
 	} else {
 		counts = make([][]int64, len(xs))
 		for i, x := range xs {
-			c, err := s.SampleCounts(ctx, x, num)
+			c, err := s.SampleCounts(ctx, x, stage, num)
 			if err != nil {
 				return nil, fmt.Errorf("input %d: %w", x, err)
 			}

@@ -18,7 +18,7 @@ type binomialSampler struct {
 	src   rand.Source
 }
 
-func (s *binomialSampler) SampleCounts(_ context.Context, x Input, num int) ([]int64, error) {
+func (s *binomialSampler) SampleCounts(_ context.Context, x Input, _ Stage, num int) ([]int64, error) {
 	probs := s.probs[x]
 	counts := make([]int64, len(probs))
 	left, mass := num, 1.0
@@ -42,11 +42,11 @@ type manySampler struct {
 	calls int
 }
 
-func (m *manySampler) SampleCountsMany(ctx context.Context, xs []Input, nums []int) ([][]int64, error) {
+func (m *manySampler) SampleCountsMany(ctx context.Context, xs []Input, stage Stage, nums []int) ([][]int64, error) {
 	m.calls++
 	out := make([][]int64, len(xs))
 	for i, x := range xs {
-		c, err := m.SampleCounts(ctx, x, nums[i])
+		c, err := m.SampleCounts(ctx, x, stage, nums[i])
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +189,7 @@ type gaussianLinearSampler struct {
 	rng   *rand.Rand
 }
 
-func (s *gaussianLinearSampler) SampleCounts(_ context.Context, _ Input, num int) ([]int64, error) {
+func (s *gaussianLinearSampler) SampleCounts(_ context.Context, _ Input, _ Stage, num int) ([]int64, error) {
 	counts := make([]int64, 2)
 	for range num {
 		dot := 0.0
@@ -329,7 +329,7 @@ func TestPredictCountsMatchesReferenceRule(t *testing.T) {
 // brokenSampler returns counts that do not add up.
 type brokenSampler struct{}
 
-func (brokenSampler) SampleCounts(context.Context, Input, int) ([]int64, error) {
+func (brokenSampler) SampleCounts(context.Context, Input, Stage, int) ([]int64, error) {
 	return []int64{1, 2}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -31,16 +32,57 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopOnSignals(cancel)
 	err := newRootCmd().ExecuteContext(ctx)
 	if err == nil {
 		return
 	}
-	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(os.Stderr, "smoothadv: interrupted")
-		os.Exit(130)
+	var sig signalError
+	if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig) {
+		fmt.Fprintf(os.Stderr, "smoothadv: stopped by %v; finished work is saved (--resume continues)\n", sig)
+		os.Exit(sig.exitCode())
 	}
 	fmt.Fprintf(os.Stderr, "smoothadv: %v\n", err)
 	os.Exit(1)
+}
+
+// signalError is the cause of a run cancelled by a signal.
+type signalError struct{ os.Signal }
+
+// Error names the signal as Slurm and kill(1) do.
+func (e signalError) Error() string {
+	switch e.Signal {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return e.Signal.String()
+}
+
+// exitCode is the shell's convention, 128 + the signal's number: 130 for
+// SIGINT, 143 for SIGTERM.
+func (e signalError) exitCode() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// stopOnSignals cancels the run on SIGINT or SIGTERM (what Slurm preemption
+// and Kubernetes eviction send), so commands stop between examples or
+// batches with their output complete. A second signal exits at once.
+func stopOnSignals(cancel context.CancelCauseFunc) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "smoothadv: %v: stopping after the current step (send it again to stop at once)\n", signalError{sig})
+		cancel(signalError{sig})
+		sig = <-sigs
+		fmt.Fprintf(os.Stderr, "smoothadv: %v again: exiting now\n", signalError{sig})
+		os.Exit(signalError{sig}.exitCode())
+	}()
 }

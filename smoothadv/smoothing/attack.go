@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -13,15 +14,19 @@ import (
 // and replaced by the first copy of its adversarial version; the base
 // prediction is the classifier's on that image without noise. The caller
 // puts the model in evaluation mode with frozen parameters.
+//
+// The noise comes from each example's own stream (stage attack) of Streams,
+// so an example's attack does not depend on the examples beside it. Gen
+// only draws the random direction of a row whose gradient is exactly zero.
 type Attacked struct {
 	Model interface {
 		Classifier
 		attack.Classifier
 	}
-	Device string
-	Shape  []int64
-	Sigma  float64
-	Attack attack.Config
+	Device  string
+	Shape   []int64
+	Streams *Sampler // draws the noise, with its sigma and seed
+	Attack  attack.Config
 	// Base attacks the base classifier itself: zero noise.
 	Base bool
 	Gen  *torchbind.Generator
@@ -51,9 +56,15 @@ func (a *Attacked) Prepare(_ context.Context, indices []int, images [][]float32,
 		reps[i] = int64(m)
 	}
 	tiled := s.RepeatInterleave(x, reps)
-	noise := s.RandnLike(tiled, a.Sigma, a.Gen)
+	var noise *torchbind.Tensor
 	if a.Base {
 		noise = s.ZerosLike(tiled)
+	} else {
+		xs := make([]certify.Input, n)
+		for i, idx := range indices {
+			xs[i] = certify.Input(idx)
+		}
+		noise = a.Streams.Noise(s, xs, certify.StageAttack, m)
 	}
 	if err := s.Err(); err != nil {
 		return nil, err

@@ -26,12 +26,15 @@ type Classifier interface {
 // still fills the device, draws the noise on the device, and counts there,
 // copying one [inputs, classes] count matrix to the host per batch.
 //
+// Every (input, stage) has its own noise stream (see streamSeed), so an
+// example's counts depend only on the seed, its dataset index, the stage and
+// the number of samples: not on the batch size, the group of examples
+// sampled beside it, the number of workers, the shard or a resume point.
 // On a CPU, Workers goroutines run batches at once (libtorch here runs one
-// thread per forward pass); batch i goes to worker i mod Workers, each with
-// its own generator seeded Seed + worker, so results depend only on the seed,
-// the batch size and the number of workers.
+// thread per forward pass).
 type Sampler struct {
 	Model      Classifier
+	Name       string // the model, as errors name it
 	Device     string
 	Sigma      float64
 	Batch      int
@@ -42,9 +45,6 @@ type Sampler struct {
 	// Image returns input x's pixels, C*H*W values in [0, 1].
 	Image func(x certify.Input) ([]float32, error)
 
-	once    sync.Once
-	gens    []*torchbind.Generator
-	err     error
 	release []func()
 }
 
@@ -61,59 +61,41 @@ func (s *Sampler) UseOptimized(m *torchbind.Module) error {
 	return nil
 }
 
-// Close frees the generators and what the sampler owns.
+// Close frees what the sampler owns.
 func (s *Sampler) Close() {
-	for _, g := range s.gens {
-		g.Close()
-	}
-	s.gens = nil
 	for _, f := range s.release {
 		f()
 	}
 	s.release = nil
 }
 
-func (s *Sampler) init() error {
-	s.once.Do(func() {
-		switch {
-		case s.Batch < 1:
-			s.err = fmt.Errorf("batch size must be at least 1, got %d", s.Batch)
-		case !(s.Sigma >= 0):
-			s.err = fmt.Errorf("sigma must be non-negative, got %v", s.Sigma)
-		case s.NumClasses < 1:
-			s.err = fmt.Errorf("number of classes must be at least 1, got %d", s.NumClasses)
-		case len(s.Shape) != 3:
-			s.err = fmt.Errorf("input shape must be C, H, W, got %v", s.Shape)
-		}
-		if s.err != nil {
-			return
-		}
-		workers := max(s.Workers, 1)
-		for w := 0; w < workers; w++ {
-			g, err := torchbind.NewGenerator(s.Device, s.Seed+uint64(w))
-			if err != nil {
-				s.err = err
-				return
-			}
-			s.gens = append(s.gens, g)
-		}
-	})
-	return s.err
+func (s *Sampler) validate() error {
+	switch {
+	case s.Batch < 1:
+		return fmt.Errorf("batch size must be at least 1, got %d", s.Batch)
+	case !(s.Sigma >= 0):
+		return fmt.Errorf("sigma must be non-negative, got %v", s.Sigma)
+	case s.NumClasses < 1:
+		return fmt.Errorf("number of classes must be at least 1, got %d", s.NumClasses)
+	case len(s.Shape) != 3:
+		return fmt.Errorf("input shape must be C, H, W, got %v", s.Shape)
+	}
+	return nil
 }
 
-// SampleCounts counts num noisy predictions at x.
-func (s *Sampler) SampleCounts(ctx context.Context, x certify.Input, num int) ([]int64, error) {
-	c, err := s.SampleCountsMany(ctx, []certify.Input{x}, []int{num})
+// SampleCounts counts the first num noisy predictions of stream (x, stage).
+func (s *Sampler) SampleCounts(ctx context.Context, x certify.Input, stage certify.Stage, num int) ([]int64, error) {
+	c, err := s.SampleCountsMany(ctx, []certify.Input{x}, stage, []int{num})
 	if err != nil {
 		return nil, err
 	}
 	return c[0], nil
 }
 
-// piece is part of a batch: take samples of input idx.
+// piece is part of a batch: samples [from, from+take) of input idx's stream.
 type piece struct {
-	idx  int
-	take int64
+	idx        int
+	from, take int64
 }
 
 // plan splits the samples of all inputs into batches of at most size,
@@ -123,10 +105,11 @@ func plan(nums []int, size int) [][]piece {
 	var cur []piece
 	room := size
 	for i, n := range nums {
-		for n > 0 {
-			take := min(n, room)
-			cur = append(cur, piece{idx: i, take: int64(take)})
-			n -= take
+		from := 0
+		for from < n {
+			take := min(n-from, room)
+			cur = append(cur, piece{idx: i, from: int64(from), take: int64(take)})
+			from += take
 			room -= take
 			if room == 0 {
 				batches = append(batches, cur)
@@ -140,9 +123,10 @@ func plan(nums []int, size int) [][]piece {
 	return batches
 }
 
-// SampleCountsMany counts nums[i] noisy predictions at xs[i] for every i.
-func (s *Sampler) SampleCountsMany(ctx context.Context, xs []certify.Input, nums []int) ([][]int64, error) {
-	if err := s.init(); err != nil {
+// SampleCountsMany counts the first nums[i] noisy predictions of stream
+// (xs[i], stage) for every i.
+func (s *Sampler) SampleCountsMany(ctx context.Context, xs []certify.Input, stage certify.Stage, nums []int) ([][]int64, error) {
+	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	if len(xs) != len(nums) {
@@ -159,19 +143,20 @@ func (s *Sampler) SampleCountsMany(ctx context.Context, xs []certify.Input, nums
 		counts[i] = make([]int64, s.NumClasses)
 	}
 	batches := plan(nums, s.Batch)
+	workers := max(s.Workers, 1)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make([]error, len(s.gens))
-	for w := range s.gens {
+	errs := make([]error, workers)
+	for w := range workers {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for b := w; b < len(batches); b += len(s.gens) {
+			for b := w; b < len(batches); b += workers {
 				if err := ctx.Err(); err != nil {
 					errs[w] = err
 					return
 				}
-				c, err := s.countBatch(images, batches[b], s.gens[w])
+				c, err := s.countBatch(images, xs, stage, batches[b])
 				if err != nil {
 					errs[w] = err
 					return
@@ -217,22 +202,104 @@ func (s *Sampler) upload(xs []certify.Input) (*torchbind.Tensor, error) {
 	return sc.Keep(t), nil
 }
 
+// noiseChunk is how many samples of a stream one seeded generator draws.
+// Part of the noise scheme: changing it changes every draw (and so
+// NoiseScheme).
+const noiseChunk = 100
+
+// streamSeed seeds chunk k of the stream (x, stage) under the run's seed.
+// CPU generators (mt19937) take 32-bit seeds, so the seed is 32 bits: a
+// hash of (seed, x) plus an offset for the stage and the chunk. Within one
+// example every (stage, chunk) thus gets a distinct seed (for up to 2^30
+// chunks), which keeps its selection and estimation samples independent;
+// two examples may share a stream, which the per-example guarantee does not
+// mind.
+func streamSeed(seed uint64, x certify.Input, stage certify.Stage, chunk int64) uint64 {
+	h := mix64(mix64(seed) ^ uint64(x))
+	return (h + uint64(stage)<<30 + uint64(chunk)) & 0xffffffff
+}
+
+// mix64 is SplitMix64's finaliser: every input bit flips about half the
+// output bits.
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// segments lists the noise of a batch's pieces, chunk by chunk.
+func (s *Sampler) segments(xs []certify.Input, stage certify.Stage, pieces []piece) []torchbind.NoiseSegment {
+	var segs []torchbind.NoiseSegment
+	for _, p := range pieces {
+		for r := p.from; r < p.from+p.take; {
+			k, start := r/noiseChunk, r%noiseChunk
+			n := min(noiseChunk-start, p.from+p.take-r)
+			segs = append(segs, torchbind.NoiseSegment{Seed: streamSeed(s.Seed, xs[p.idx], stage, k), Start: start, Count: n})
+			r += n
+		}
+	}
+	return segs
+}
+
+// Noise returns the first num draws of stream (x, stage) for each x, as
+// [len(xs)*num, C, H, W] on the device, the draws of xs[0] first.
+func (s *Sampler) Noise(sc *torchbind.Scope, xs []certify.Input, stage certify.Stage, num int) *torchbind.Tensor {
+	pieces := make([]piece, len(xs))
+	copies := make([]torchbind.Copies, len(xs))
+	for i := range xs {
+		pieces[i] = piece{idx: i, take: int64(num)}
+		copies[i] = torchbind.Copies{Image: 0, Count: int64(num)}
+	}
+	zero := sc.Zeros(torchbind.Float32, s.Device, append([]int64{1}, s.Shape...)...)
+	return sc.NoisyCopies(zero, copies, s.segments(xs, stage, pieces), noiseChunk, s.Sigma)
+}
+
 // countBatch classifies one batch of noisy copies and returns its counts,
 // row-major [len(pieces), NumClasses].
-func (s *Sampler) countBatch(images *torchbind.Tensor, pieces []piece, g *torchbind.Generator) ([]int64, error) {
+func (s *Sampler) countBatch(images *torchbind.Tensor, xs []certify.Input, stage certify.Stage, pieces []piece) ([]int64, error) {
 	sc := torchbind.NewScope()
 	defer sc.Close()
-	idx := make([]int64, len(pieces))
+	copies := make([]torchbind.Copies, len(pieces))
 	takes := make([]int64, len(pieces))
 	for i, p := range pieces {
-		idx[i], takes[i] = int64(p.idx), p.take
+		copies[i] = torchbind.Copies{Image: int64(p.idx), Count: p.take}
+		takes[i] = p.take
 	}
-	x := sc.RepeatInterleave(sc.IndexSelect(images, 0, sc.FromInt64(idx, s.Device, int64(len(idx)))), takes)
-	noisy := sc.Add(x, sc.RandnLike(x, s.Sigma, g))
-	pred := sc.Argmax(s.Model.Infer(sc, noisy), 1)
-	counts := sc.GroupCounts(pred, takes, s.NumClasses)
+	noisy := sc.NoisyCopies(images, copies, s.segments(xs, stage, pieces), noiseChunk, s.Sigma)
+	logits := s.Model.Infer(sc, noisy)
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("sampling batch: %w", err)
+	}
+	if err := s.checkFinite(logits, xs, pieces); err != nil {
+		return nil, err
+	}
+	counts := sc.GroupCounts(sc.Argmax(logits, 1), takes, s.NumClasses)
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("sampling batch: %w", err)
 	}
 	return counts.Int64s()
+}
+
+// checkFinite refuses NaN or infinite logits: their argmax is meaningless,
+// and counting it would certify whatever class index 0 is.
+func (s *Sampler) checkFinite(logits *torchbind.Tensor, xs []certify.Input, pieces []piece) error {
+	row, err := logits.FirstNonfiniteRow()
+	if err != nil || row < 0 {
+		return err
+	}
+	for _, p := range pieces {
+		if row < p.take {
+			return fmt.Errorf("model %s gives NaN or infinite logits on a noisy copy of example %d (check the weights and the input layer)", s.name(), xs[p.idx])
+		}
+		row -= p.take
+	}
+	return fmt.Errorf("model %s gives NaN or infinite logits", s.name())
+}
+
+func (s *Sampler) name() string {
+	if s.Name == "" {
+		return "(unnamed)"
+	}
+	return s.Name
 }

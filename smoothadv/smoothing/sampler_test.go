@@ -42,7 +42,7 @@ func phi(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 func TestPlanPacksBatches(t *testing.T) {
 	got := plan([]int{3, 5, 1}, 4)
-	want := [][]piece{{{0, 3}, {1, 1}}, {{1, 4}}, {{2, 1}}}
+	want := [][]piece{{{0, 0, 3}, {1, 0, 1}}, {{1, 1, 4}}, {{2, 0, 1}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("plan = %v, want %v", got, want)
 	}
@@ -62,7 +62,7 @@ func TestCountsFollowAnalyticProbabilities(t *testing.T) {
 	defer s.Close()
 	xs := []certify.Input{0, 1, 2, 3}
 	nums := []int{20000, 10000, 5000, 20000}
-	counts, err := s.SampleCountsMany(context.Background(), xs, nums)
+	counts, err := s.SampleCountsMany(context.Background(), xs, certify.StageEstimation, nums)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestCountsFollowAnalyticProbabilities(t *testing.T) {
 	s2 := &Sampler{Model: s.Model, Device: "cpu", Sigma: sigma, Batch: 700, NumClasses: 2,
 		Shape: s.Shape, Seed: 1, Workers: 2, Image: s.Image}
 	defer s2.Close()
-	again, err := s2.SampleCountsMany(context.Background(), xs, nums)
+	again, err := s2.SampleCountsMany(context.Background(), xs, certify.StageEstimation, nums)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestSamplerErrors(t *testing.T) {
 		"bad device":      {Model: m, Device: "nowhere", Sigma: 1, Batch: 10, NumClasses: 2, Shape: []int64{1, 2, 2}, Image: img},
 	}
 	for name, s := range cases {
-		_, err := s.SampleCounts(context.Background(), 0, 100)
+		_, err := s.SampleCounts(context.Background(), 0, certify.StageEstimation, 100)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		} else {

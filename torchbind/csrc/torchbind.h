@@ -105,6 +105,18 @@ tb_error tb_randn(const int64_t *shape, int ndim, double std, tb_generator g, co
                   tb_tensor *out);
 tb_error tb_rand(const int64_t *shape, int ndim, tb_generator g, const char *device, tb_tensor *out);
 
+/* ---- noise streams (noise.cc) ---- */
+/* Rows of *out are images[idx[p]] (takes[p] rows for piece p, in order) plus
+   N(0, std^2) noise. The noise is the concatenation of nsegs segments:
+   segment s is rows [starts[s], starts[s] + counts[s]) of the [chunk, ...]
+   block that the device's generator seeded with seeds[s] draws. */
+tb_error tb_noisy_copies(tb_tensor images, const int64_t *idx, const int64_t *takes, int npieces,
+                         const uint64_t *seeds, const int64_t *starts, const int64_t *counts, int nsegs,
+                         int64_t chunk, double std, tb_tensor *out);
+/* *row is the first row (along dimension 0) of a holding a NaN or an
+   infinity, or -1 if none does. */
+tb_error tb_first_nonfinite_row(tb_tensor a, int64_t *row);
+
 /* ---- in-place updates (no autograd recording) ---- */
 /* a += alpha * b */
 tb_error tb_add_(tb_tensor a, tb_tensor b, double alpha);
@@ -185,6 +197,10 @@ tb_error tb_checkpoint_save(const char *path, int64_t epoch, const char *arch,
                             const tb_sgd_group *sgd, const tb_tensor *momentum, int nparams,
                             const char *normalization, double noise_sd,
                             const double *means, const double *sds, int nchannels);
+
+/* ---- devices (device.cc) ---- */
+/* 1 when the shim was compiled against a libtorch with CUDA, else 0. */
+int tb_cuda_built(void);
 
 #ifdef __cplusplus
 }

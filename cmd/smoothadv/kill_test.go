@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+)
+
+// binary is the smoothadv command built from this source for the tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "smoothadv-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "smoothadv")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building smoothadv: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fashionModel saves an untrained fashion_cnn (seed 3) as a TorchScript
+// file with our metadata. Under sigma 1 its noisy predictions spread over
+// several classes, so every radius depends on the noise drawn.
+func fashionModel(t *testing.T) string {
+	t.Helper()
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "model.pt")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// certifyArgs certifies 20 Fashion-MNIST test images.
+func certifyArgs(model, out string, extra ...string) []string {
+	return append([]string{"certify", "fashion-mnist", model, "1.0", out,
+		"--N0", "50", "--N", "600", "--skip", "500", "--batch", "200", "--seed", "7", "--device", "cpu"}, extra...)
+}
+
+func smoothadv(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("smoothadv %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// withoutTime is a certify or predict log without its time column.
+func withoutTime(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if i := strings.LastIndex(line, "\t"); i >= 0 {
+			line = line[:i] + "\n"
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "")
+}
+
+// lineCount is the number of complete lines in path (0 if it is missing).
+func lineCount(path string) int {
+	b, _ := os.ReadFile(path)
+	return bytes.Count(b, []byte("\n"))
+}
+
+// startAndSignal starts args, waits until out holds at least lines complete
+// lines plus a random pause, and sends sig. It returns the command's exit
+// error and output.
+func startAndSignal(t *testing.T, rng *rand.Rand, out string, lines int, sig syscall.Signal, args []string) (error, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for lineCount(out) < lines {
+		select {
+		case err := <-exited:
+			t.Fatalf("smoothadv finished (%v) before writing %d lines; raise N\n%s", err, lines, output.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no output after 2 minutes")
+		}
+	}
+	time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	return <-exited, output.String()
+}
+
+// TestCertifyKilledAndResumedIsIdentical kills certify with SIGKILL at
+// random moments after output has started, resumes it each time, and
+// compares the finished log with an uninterrupted run: every line present
+// once, identical but for the time column.
+func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
+	model := fashionModel(t)
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole.tsv")
+	smoothadv(t, certifyArgs(model, whole)...)
+	want := withoutTime(t, whole)
+	if n := lineCount(whole); n != 21 {
+		t.Fatalf("uninterrupted log has %d lines, want 21", n)
+	}
+
+	rng := rand.New(rand.NewPCG(11, 12))
+	out := filepath.Join(dir, "killed.tsv")
+	args := certifyArgs(model, out, "--resume", "--workers", "1", "--batch", "120")
+	for _, lines := range []int{2, 6, 11, 16} {
+		err, _ := startAndSignal(t, rng, out, lines, syscall.SIGKILL, args)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("killed run: %v", err)
+		}
+	}
+	smoothadv(t, args...)
+	if got := withoutTime(t, out); got != want {
+		t.Errorf("killed and resumed 4 times:\n%s\nuninterrupted:\n%s", got, want)
+	}
+}
+
+// TestCertifySIGTERMStopsCleanly: SIGTERM (Slurm preemption, Kubernetes
+// eviction) stops between examples with exit 143 and only complete lines;
+// the resumed log equals an uninterrupted run.
+func TestCertifySIGTERMStopsCleanly(t *testing.T) {
+	model := fashionModel(t)
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole.tsv")
+	smoothadv(t, certifyArgs(model, whole)...)
+
+	out := filepath.Join(dir, "stopped.tsv")
+	args := certifyArgs(model, out, "--group", "1")
+	err, output := startAndSignal(t, rand.New(rand.NewPCG(1, 2)), out, 3, syscall.SIGTERM, args)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 143 {
+		t.Fatalf("after SIGTERM: %v, want exit status 143\n%s", err, output)
+	}
+	if !strings.Contains(output, "stopped by SIGTERM") {
+		t.Errorf("after SIGTERM the message is %q", output)
+	}
+	b, _ := os.ReadFile(out)
+	if len(b) == 0 || b[len(b)-1] != '\n' || lineCount(out) >= 21 {
+		t.Fatalf("after SIGTERM the log is torn or complete:\n%s", b)
+	}
+	smoothadv(t, append(args, "--resume")...)
+	if got, want := withoutTime(t, out), withoutTime(t, whole); got != want {
+		t.Errorf("stopped and resumed:\n%s\nuninterrupted:\n%s", got, want)
+	}
+}
+
+// TestShardedCertifyMergesToTheWholeRun: three shards merged give the
+// lines of the one-piece run.
+func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
+	model := fashionModel(t)
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole.tsv")
+	smoothadv(t, certifyArgs(model, whole)...)
+	var shards []string
+	for i := range 3 {
+		shard := filepath.Join(dir, fmt.Sprintf("shard%d.tsv", i))
+		smoothadv(t, certifyArgs(model, shard, "--shard", fmt.Sprintf("%d/3", i), "--workers", "1")...)
+		shards = append(shards, shard)
+	}
+	merged := filepath.Join(dir, "merged.tsv")
+	smoothadv(t, append([]string{"merge", merged}, shards...)...)
+	if got, want := withoutTime(t, merged), withoutTime(t, whole); got != want {
+		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
+	}
+}
