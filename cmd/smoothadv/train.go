@@ -18,8 +18,11 @@ func newTrainCmd() *cobra.Command {
 		Short: "Train a base classifier: Gaussian augmentation or SmoothAdv adversarial training",
 		Long: `Train trains ARCH on DATASET into OUTDIR as the reference's train.py (Gaussian
 augmentation, the default) and train_pgd.py (--adv-training: SmoothAdv) do, with their flags.
-OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference's scripts) and
-run.json (the resolved configuration and versions). --resume continues from the checkpoint.
+OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference's scripts),
+checkpoint_line.txt (the checkpointed epoch's log line, for resuming) and run.json (the resolved
+configuration and versions). --resume continues from the checkpoint and ends with the weights an
+uninterrupted run would have; it refuses settings that differ from run.json's (dataset, arch,
+seed, noise_sd, noise vectors, attack), while --epochs may grow.
 With -c it trains every run of an experiment file (see smoothadv run), and nothing else.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if experimentFile != "" {

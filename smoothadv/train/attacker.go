@@ -9,13 +9,13 @@ import (
 
 // newAttacker returns the attack of train_pgd.py: its radius, and DDN's
 // initial norm, warm up over the first Warmup epochs to Epsilon.
-func newAttacker(cfg Config, g *torchbind.Generator) (Attacker, error) {
+func newAttacker(cfg Config) (Attacker, error) {
 	base := attack.Config{Kind: cfg.Attack, Epsilon: attack.From256(cfg.Epsilon), Steps: cfg.NumSteps,
 		NoiseVectors: cfg.NumNoiseVec, NoGrad: cfg.NoGradAttack, InitNorm: attack.From256(cfg.Epsilon), Gamma: cfg.GammaDDN}
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
-	return func(s *torchbind.Scope, model *torchbind.Module, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor {
+	return func(s *torchbind.Scope, model *torchbind.Module, g *torchbind.Generator, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor {
 		c := base
 		c.Epsilon = cfg.warmEpsilon(epoch)
 		c.InitNorm = c.Epsilon // the reference warms DDN's initial norm with epsilon

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/torchbind"
@@ -13,8 +14,8 @@ import (
 // Attacker perturbs a batch for training or testing: inputs are tiled m
 // times (rows b*m .. b*m+m-1 copy image b), labels are per image, noise is
 // shaped like inputs; it returns the tiled adversarial inputs (without
-// noise). epoch sets the warm-up radius.
-type Attacker func(s *torchbind.Scope, model *torchbind.Module, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor
+// noise). Its random draws come from g; epoch sets the warm-up radius.
+type Attacker func(s *torchbind.Scope, model *torchbind.Module, g *torchbind.Generator, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor
 
 // batchTensors copies a loaded batch to the device.
 func (t *Trainer) batchTensors(s *torchbind.Scope, b *data.Batch) (*torchbind.Tensor, *torchbind.Tensor) {
@@ -39,6 +40,31 @@ func repeatEach(n, m int) []int64 {
 		r[i] = int64(m)
 	}
 	return r
+}
+
+// The streams of an epoch's torch generator.
+const (
+	trainStream = iota
+	testStream
+)
+
+// useGenerator replaces the torch generator (noise and attacks) by one seeded
+// from (seed, epoch, stream). We derive every epoch's randomness from (seed,
+// epoch) rather than save generator states in the checkpoint: the loader
+// already shuffles and augments from (seed, epoch, example), so nothing
+// random carries over from one epoch to the next, a run resumed at any epoch
+// draws exactly what the uninterrupted run drew, and the checkpoint keeps the
+// reference's layout with no state to restore (or to get wrong on another
+// device).
+func (t *Trainer) useGenerator(epoch int, stream uint64) error {
+	seed := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)<<8|stream)).Uint64()
+	g, err := torchbind.NewGenerator(t.model.Device(), seed)
+	if err != nil {
+		return err
+	}
+	t.gen.Close()
+	t.gen = g
+	return nil
 }
 
 // correct counts argmax(logits) == labels.
@@ -119,7 +145,7 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 			if err != nil {
 				return err
 			}
-			inputs = t.attacker(s, t.model.Module, inputs, yc, noise, m, epoch)
+			inputs = t.attacker(s, t.model.Module, t.gen, inputs, yc, noise, m, epoch)
 			if err := restore(); err != nil {
 				return err
 			}
@@ -156,6 +182,9 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 // accuracy (percent). With self-training, each labelled batch is followed by
 // a pseudo-labelled one whose loss is scaled by SelfTrainingWeight.
 func (t *Trainer) trainEpoch(ctx context.Context, epoch int) (float64, float64, error) {
+	if err := t.useGenerator(epoch, trainStream); err != nil {
+		return 0, 0, err
+	}
 	if err := t.model.Train(true); err != nil {
 		return 0, 0, err
 	}
@@ -204,6 +233,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, epoch int) (float64, float64, 
 // returns loss, accuracy and noisy clean accuracy (the last only with
 // adversarial training).
 func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, float64, error) {
+	if err := t.useGenerator(epoch, testStream); err != nil {
+		return 0, 0, 0, err
+	}
 	if err := t.model.Train(false); err != nil {
 		return 0, 0, 0, err
 	}
@@ -257,7 +289,7 @@ func (t *Trainer) testBatch(b *data.Batch, epoch int, loss, acc, accNoisy *meter
 	if err := t.model.SetRequiresGrad(false); err != nil {
 		return err
 	}
-	adv := t.attacker(s, t.model.Module, x, y, noise, 1, epoch)
+	adv := t.attacker(s, t.model.Module, t.gen, x, y, noise, 1, epoch)
 	if err := t.model.SetRequiresGrad(true); err != nil {
 		return err
 	}

@@ -28,6 +28,11 @@ const (
 // newTrainer opens the data and the model (fresh, pretrained or resumed)
 // and returns the first epoch to train.
 func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
+	if cfg.Resume {
+		if err := checkResumable(cfg); err != nil {
+			return nil, 0, err
+		}
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
@@ -63,11 +68,13 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if t.gen, err = torchbind.NewGenerator(t.model.Device(), cfg.Seed); err != nil {
-		return nil, 0, err
+	if cfg.Resume {
+		if err := resumeLog(cfg.OutDir, t.header(), start-1, os.Stderr); err != nil {
+			return nil, 0, err
+		}
 	}
 	if cfg.AdvTraining {
-		if t.attacker, err = newAttacker(cfg, t.gen); err != nil {
+		if t.attacker, err = newAttacker(cfg); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -247,14 +254,21 @@ func (t *Trainer) loop(ctx context.Context, start int) error {
 			return fmt.Errorf("epoch %d test: %w", epoch, err)
 		}
 		st.Time = time.Since(began)
-		if _, err := fmt.Fprintln(f, t.line(st)); err != nil {
+		// The checkpoint goes before the log line, so that log.txt never
+		// claims an epoch the checkpoint lacks; the line is saved first for a
+		// resume after a kill between the two (resumeLog).
+		line := t.line(st) + "\n"
+		if err := writeAtomic(filepath.Join(t.cfg.OutDir, LastLineFile), []byte(line)); err != nil {
+			return fmt.Errorf("epoch %d: %w", epoch, err)
+		}
+		if err := t.saveCheckpoint(epoch); err != nil {
+			return fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
+		}
+		if _, err := io.WriteString(f, line); err != nil {
 			return err
 		}
 		if err := f.Sync(); err != nil {
 			return err
-		}
-		if err := t.saveCheckpoint(epoch); err != nil {
-			return fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
 		}
 		fmt.Fprintf(t.out, "epoch %d: %.1fs, lr %.3g, train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%",
 			epoch, st.Time.Seconds(), st.LR, st.TrainLoss, st.TrainAcc, st.TestLoss, st.TestAcc)

@@ -104,42 +104,6 @@ func TestGaussianTrainingLearnsAndRepeats(t *testing.T) {
 	}
 }
 
-// TestSmoothAdvTrainingResumes runs one epoch of SmoothAdv training, then
-// resumes to a second, which must start from the checkpoint and append.
-func TestSmoothAdvTrainingResumes(t *testing.T) {
-	c := small(t)
-	c.AdvTraining, c.Attack, c.Epsilon, c.NumSteps, c.NumNoiseVec, c.Warmup = true, "PGD", 64, 2, 2, 2
-	c.Epochs = 1
-	if err := Run(context.Background(), c, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	before := weights(t, filepath.Join(c.OutDir, CheckpointFile))
-	c.Epochs, c.Resume = 2, true
-	if err := Run(context.Background(), c, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	rows := readLog(t, c.OutDir)
-	if len(rows) != 3 || rows[0][7] != "testaccNor" || rows[1][0] != "0" || rows[2][0] != "1" {
-		t.Fatalf("log after resume: %v", rows)
-	}
-	after := weights(t, filepath.Join(c.OutDir, CheckpointFile))
-	same := true
-	for i := range before {
-		same = same && before[i] == after[i]
-	}
-	if same {
-		t.Error("the resumed epoch did not change the weights")
-	}
-	m, err := models.Load(filepath.Join(c.OutDir, CheckpointFile), models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if m.Meta.Epoch != 1 || m.Meta.NoiseSD != 0.25 || m.Meta.Arch != "fashion_cnn" {
-		t.Errorf("checkpoint metadata %+v", m.Meta)
-	}
-}
-
 func TestValidateListsEveryProblem(t *testing.T) {
 	c := Defaults()
 	c.Batch, c.LR, c.AdvTraining, c.Attack = 0, -1, true, "FGSM"
