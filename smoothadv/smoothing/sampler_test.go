@@ -6,6 +6,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify"
@@ -111,5 +112,39 @@ func TestSamplerErrors(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 		s.Close()
+	}
+}
+
+// TestNaNLogitsAreAnError: a model with a NaN weight must not certify
+// anything (argmax over NaN logits is class 0); the error names the model
+// and the example.
+func TestNaNLogitsAreAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nan.pt")
+	script := fmt.Sprintf(`
+import torch, torch.nn as nn
+lin = nn.Linear(4, 2)
+with torch.no_grad():
+    lin.bias[1] = float('nan')
+torch.jit.script(nn.Sequential(nn.Flatten(), lin)).save(%q)
+`, path)
+	if out, err := exec.Command("/usr/bin/python3", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("making the model: %v\n%s", err, out)
+	}
+	m, err := torchbind.LoadModule(path, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := &Sampler{Model: m, Name: path, Device: "cpu", Sigma: 0.5, Batch: 64, NumClasses: 2, Shape: []int64{1, 2, 2}, Workers: 1,
+		Image: func(certify.Input) ([]float32, error) { return make([]float32, 4), nil }}
+	defer s.Close()
+	_, err = certify.Certify(context.Background(), s, 17, certify.CertifyParams{N0: 10, N: 100, Alpha: 0.001, Sigma: 0.5})
+	if err == nil {
+		t.Fatal("NaN logits certified")
+	}
+	for _, want := range []string{path, "NaN or infinite logits", "example 17"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
 	}
 }
