@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -173,9 +173,11 @@ func killAndResume(t *testing.T, c Config) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 
 	// At the boundary: as soon as epoch 0 is reported.
+	began := time.Now()
 	ch := startChild(t, c)
 	ch.waitFor(t, "epoch 0:")
 	ch.kill(t)
+	startAndEpoch := time.Since(began)
 	checkKilled(t, c.OutDir, "at the end of epoch 0")
 
 	// In the middle of epoch 2, most likely: part of an epoch after epoch 1
@@ -188,9 +190,10 @@ func killAndResume(t *testing.T, c Config) {
 	ch.kill(t)
 	checkKilled(t, c.OutDir, fmt.Sprintf("%v after the end of epoch 1", d))
 
-	// At any moment of a run that resumes and trains one epoch.
+	// At any moment, from loading to the end of an epoch, of a run that
+	// resumes.
 	ch = startChild(t, c)
-	d = time.Duration(rng.Float64() * float64(2*epoch))
+	d = time.Duration((0.3 + 0.7*rng.Float64()) * float64(startAndEpoch))
 	time.Sleep(d)
 	ch.kill(t)
 	checkKilled(t, c.OutDir, fmt.Sprintf("%v after starting", d))
