@@ -42,13 +42,13 @@ func checkResumable(cfg Config) error {
 		return fmt.Errorf("resume: %s is not a training record: it has no config", path)
 	}
 	if diffs := changedSettings(*rec.Config, cfg); len(diffs) > 0 {
-		return fmt.Errorf("resume: %s was trained with other settings (%s, recorded in %s): resume with the run's settings, or train into a new directory",
-			cfg.OutDir, strings.Join(diffs, "; "), ConfigFile)
+		return fmt.Errorf("resume %s: settings differ from the run's (recorded in %s): %s; resume with the run's settings or train into a new directory",
+			cfg.OutDir, path, strings.Join(diffs, "; "))
 	}
 	return nil
 }
 
-// changedSettings lists, as "name RECORDED, now GIVEN", the settings of now
+// changedSettings lists, as "name was RECORDED, now GIVEN", the settings of now
 // that differ from was among those a resumed run must keep: the data, the
 // model, the seed and everything that shapes the noise and the attack. The
 // number of epochs (to train longer) and the optimiser's settings may change,
@@ -81,7 +81,7 @@ func changedSettings(was, now Config) []string {
 	var diffs []string
 	for _, s := range list {
 		if s.was != s.now {
-			diffs = append(diffs, fmt.Sprintf("%s %s, now %s", s.name, show(s.was), show(s.now)))
+			diffs = append(diffs, fmt.Sprintf("%s was %s, now %s", s.name, show(s.was), show(s.now)))
 		}
 	}
 	return diffs
@@ -116,9 +116,9 @@ func resumeLog(dir, header string, last int, warn io.Writer) error {
 		return fmt.Errorf("resume: %s: %w", path, err)
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(warn, "warning: %s has no line for epoch %s, which checkpoint %s includes; "+
-			"those numbers were not saved and cannot be recreated, so the log goes on without them\n",
-			path, strings.Join(missing, ", "), CheckpointFile)
+		fmt.Fprintf(warn, "warning: %s has no line for epoch %s, which %s holds; "+
+			"the numbers were not saved and cannot be recreated: the log goes on without them\n",
+			path, strings.Join(missing, ", "), filepath.Join(dir, CheckpointFile))
 	}
 	if bytes.Equal(fixed, old) {
 		return nil

@@ -82,7 +82,7 @@ func TestResumeLogRewritesOnlyWhenNeeded(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != good {
 		t.Errorf("log with a line missing: %q, want it kept", b)
 	}
-	if want := "has no line for epoch 1, which checkpoint checkpoint.pth.tar includes"; !strings.Contains(warn.String(), want) {
+	if want := "has no line for epoch 1, which " + filepath.Join(dir, CheckpointFile) + " holds"; !strings.Contains(warn.String(), want) {
 		t.Errorf("warning %q, want it to say %q", warn.String(), want)
 	}
 }
@@ -97,7 +97,7 @@ func TestChangedSettings(t *testing.T) {
 	}
 	now.Dataset, now.NoiseSD, now.AdvTraining = "imagenet32", 0.5, true
 	got := strings.Join(changedSettings(was, now), "; ")
-	want := `dataset "cifar10", now "imagenet32"; noise_sd 0.25, now 0.5; adv_training false, now true; epsilon 256, now 64`
+	want := `dataset was "cifar10", now "imagenet32"; noise_sd was 0.25, now 0.5; adv_training was false, now true; epsilon was 256, now 64`
 	if got != want {
 		t.Errorf("changed settings\n%s\nwant\n%s", got, want)
 	}
@@ -121,8 +121,8 @@ func TestResumeRefusesChangedSettings(t *testing.T) {
 	if err == nil {
 		t.Fatal("resumed with other settings")
 	}
-	for _, want := range []string{`arch "fashion_cnn", now "cifar_resnet20"`, "noise_sd 0.25, now 0.5", "num_noise_vec 2, now 1",
-		`attack "PGD", now "DDN"`, "num_steps 1, now 3", "recorded in run.json"} {
+	for _, want := range []string{`arch was "fashion_cnn", now "cifar_resnet20"`, "noise_sd was 0.25, now 0.5", "num_noise_vec was 2, now 1",
+		`attack was "PGD", now "DDN"`, "num_steps was 1, now 3", "recorded in " + filepath.Join(c.OutDir, ConfigFile)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
