@@ -188,6 +188,9 @@ func (sh *Shard) UnmarshalText(b []byte) error {
 func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Log[R], Done, error) {
 	var zero R
 	format := zero.format()
+	if p.Shard == (Shard{}) {
+		p.Shard = Whole // the zero Shard, as elsewhere
+	}
 	if p.Kind != format.kind {
 		return nil, Done{}, fmt.Errorf("run parameters of kind %q for a %s log", p.Kind, format.kind)
 	}

@@ -108,6 +108,22 @@ func TestOpenRunLogFresh(t *testing.T) {
 	}
 }
 
+// TestOpenRunLogZeroShard: the zero Shard is the whole run.
+func TestOpenRunLogZeroShard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	p := testParams(testSel, Shard{})
+	for _, resume := range []bool{false, true} {
+		l, _, err := OpenRunLog[CertifyRecord](path, p, resume, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		if got, _, err := ReadParams(path); err != nil || got.Shard != Whole {
+			t.Errorf("shard %v, %v; want the whole run", got.Shard, err)
+		}
+	}
+}
+
 func TestOpenRunLogResumes(t *testing.T) {
 	path, p := runLogFixture(t)
 	p.Device, p.Batch, p.Workers = "cuda:0", 50, 1 // informational

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/internal/samepath"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 )
 
@@ -45,6 +46,9 @@ right layer gives about the clean accuracy the paper reports, the wrong one far
 less (often around 30% on CIFAR-10) or nearly the same label for every image.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if samepath.Same(o.out, args[0]) {
+				return fmt.Errorf("--out %s is the checkpoint being imported: write the model elsewhere", o.out)
+			}
 			m, err := models.LoadCheckpoint(args[0], models.Options{Arch: o.arch, Normalization: o.normalization})
 			if err != nil {
 				return err

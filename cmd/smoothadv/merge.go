@@ -17,7 +17,7 @@ type mergeOptions struct {
 }
 
 func (o *mergeOptions) register(cmd *cobra.Command) {
-	cmd.Flags().IntVar(&o.datasetLen, "n", 0, "number of examples in the split; with it the merged indices must be exactly the run's selection")
+	cmd.Flags().IntVar(&o.datasetLen, "n", 0, "number of examples in the split, for logs without run parameters: the merged indices must be exactly the run's selection")
 	cmd.Flags().IntVar(&o.skip, "skip", 1, "the run's --skip (needs --n)")
 	cmd.Flags().IntVar(&o.max, "max", -1, "the run's --max (needs --n)")
 }
@@ -40,9 +40,18 @@ func newMergeCmd() *cobra.Command {
 		Short: "Join the certify or predict logs of a sharded run into one log",
 		Long: `Join the certify or predict logs that the shards of one run wrote (--shard i/n)
 into one log in the reference's format, lines in index order, written
-atomically. Overlapping indices, torn shards and gaps are refused. With --n
-(and the run's --skip and --max) the indices must be exactly the run's
-selection; without it they must start at 0 and be evenly spaced.`,
+atomically, with the run's parameters recorded beside it (OUT.json, as part 0/1).
+
+The run parameters that certify and predict record beside each shard
+(SHARD.json) must agree on everything but the shard (and the device, batch,
+workers and group), every part i/n of the run must be given exactly once, and
+each shard must hold all of its examples: resume a shard that stopped early
+before merging. Overlapping indices, torn shards and an OUT that is one of the
+shards are refused too; nothing is written then.
+
+Logs without run parameters (the Python reference's or an older smoothadv's)
+need --n, the number of examples in the split, with the run's --skip and
+--max: the merged indices must then be exactly the run's selection.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			expect, err := o.expect(cmd)

@@ -105,6 +105,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 					at.Visualize = pngWriter(filepath.Join(dir, "examples"), job.Sampler.Shape)
 				}
 				prepare = at.Prepare
+				job.Params.Attack = smoothing.AttackParams(cfg, a.base)
 			}
 			return smoothing.Predict(cmd.Context(), job, certify.PredictParams{N: f.n, Alpha: f.alpha}, prepare)
 		},

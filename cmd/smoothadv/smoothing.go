@@ -40,6 +40,7 @@ type smoothingFlags struct {
 	dataDir          string
 	seed             uint64
 	resume           bool
+	resumeUnchecked  bool
 	shard            string
 	workers          int
 	group            int
@@ -56,7 +57,10 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 	fs.Float64Var(&f.alpha, "alpha", 0.001, "failure probability")
 	fs.StringVar(&f.dataDir, "data-dir", "", "dataset directory (default: the dataset's usual place)")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed of the noise")
-	fs.BoolVar(&f.resume, "resume", false, "continue an existing output file after its last complete line")
+	fs.BoolVar(&f.resume, "resume", false, "continue an existing output file after its last complete line; "+
+		"refused when the run parameters recorded beside it (the output file's name + .json) differ from this run's")
+	fs.BoolVar(&f.resumeUnchecked, "resume-unchecked", false, "like --resume, but also continue an output file that has no recorded "+
+		"run parameters (one written by the Python reference or an older smoothadv), which cannot be checked")
 	fs.StringVar(&f.shard, "shard", "", `process part i of n of the selected examples: "i/n", "auto" (Slurm array) or "auto/n" (Kubernetes indexed Job or Slurm)`)
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once (0: one per CPU core on cpu, 1 on cuda)")
 	fs.BoolVar(&f.unoptimized, "unoptimized", false, "sample with the model as loaded, not a frozen copy optimised for inference")
@@ -78,7 +82,7 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string) (sm
 		Dataset: datasetName, DataDir: f.dataDir, Split: f.split, Skip: f.skip, Max: f.max, Shard: shard,
 		Model: modelPath, Load: models.Options{Device: f.device, Arch: f.arch, Normalization: f.normalization},
 		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
-		Out: out, Resume: f.resume, Progress: progress.ForStderr("example"),
+		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Progress: progress.ForStderr("example"),
 	})
 	return job, m, sigma, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/spec"
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 )
 
 // Files of the analyses, without the format's extension.
@@ -52,7 +53,7 @@ func (x *runner) analyze(r Run) error {
 		if err := table.Write(&b, analysis.Format(f)); err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(r.dir(x.dir), accuracyTable+extensions[analysis.Format(f)]), b.Bytes()); err != nil {
+		if err := atomicfile.Write(filepath.Join(r.dir(x.dir), accuracyTable+extensions[analysis.Format(f)]), b.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -104,7 +105,7 @@ func (x *runner) analyzeExperiment() error {
 	header := fmt.Sprintf("# Written by smoothadv run: the analysis of experiment %s over its %d certified run(s).\n"+
 		"# Paths are relative to this file; smoothadv analyze -c %s redoes it.\n", x.exp.Config.Name, len(logs), AnalysisFile)
 	path := filepath.Join(x.dir, AnalysisFile)
-	if err := writeAtomic(path, append([]byte(header), b...)); err != nil {
+	if err := atomicfile.Write(path, append([]byte(header), b...)); err != nil {
 		return err
 	}
 	loaded, err := spec.Load(path, x.dir)

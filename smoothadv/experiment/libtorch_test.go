@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
@@ -83,5 +84,11 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	again := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
 	if len(again) != 6 || strings.Join(again[:3], "\n") != strings.Join(lines[:3], "\n") {
 		t.Errorf("continued certify log:\n%s\nwant its first lines kept:\n%s", strings.Join(again, "\n"), strings.Join(lines[:3], "\n"))
+	}
+	// The certify log's run parameters were checked on resuming and are
+	// still those of the run.
+	p, ok, err := certify.ReadParams(r.certifyLog(exp))
+	if err != nil || !ok || p.Kind != certify.KindCertify || p.N0 != 20 || p.N != 100 || p.Skip != 2000 || p.Sigma != 0.5 {
+		t.Errorf("run parameters beside the certify log: %+v, %v, %v", p, ok, err)
 	}
 }

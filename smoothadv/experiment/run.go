@@ -17,6 +17,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
@@ -273,12 +274,12 @@ func (x *runner) certifyProgress(r Run) (done, total int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	logged, err := loggedIndices(r.certifyLog(x.dir), certify.CertifyHeader)
+	logged, err := certify.ReadDone[certify.CertifyRecord](r.certifyLog(x.dir))
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, i := range selected {
-		if logged[i] {
+		if logged.Contains(i) {
 			done++
 		}
 	}
@@ -305,8 +306,9 @@ func (x *runner) selected(c Config) ([]int, error) {
 }
 
 // loggedIndices returns the integers in the first column of the complete
-// lines of the log at path, whose first line must start with header. A
-// missing or empty file has none; a torn last line does not count.
+// lines of the training log at path, whose first line must start with
+// header. A missing or empty file has none; a torn last line does not
+// count. (Certify logs are read by package certify.)
 func loggedIndices(path, header string) (map[int]bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -375,16 +377,7 @@ func writeConfig(path string, c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
-}
-
-// writeAtomic writes a file through a temporary name and a rename.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, b)
 }
 
 // outcome is c without the knobs that leave results as they are: where the

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/checkpoint"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -316,7 +317,7 @@ func SaveCheckpoint(path string, m *Model, epoch int, optim *OptimizerState) err
 	}
 	c := &torchbind.Checkpoint{Epoch: epoch, Arch: m.Meta.Arch, StateDict: sd, SGD: optim,
 		Normalization: m.Meta.Normalization, NoiseSD: m.Meta.NoiseSD, Means: m.Meta.Means, SDs: m.Meta.SDs}
-	return writeAtomic(path, func(tmp string) error { return torchbind.SaveCheckpoint(tmp, c) })
+	return atomicfile.WriteWith(path, func(f *os.File) error { return torchbind.SaveCheckpoint(f.Name(), c) })
 }
 
 // checkOptimizer verifies that o has one momentum buffer slot per parameter,

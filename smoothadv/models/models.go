@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -305,16 +306,5 @@ func (m *Model) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, func(tmp string) error { return m.Module.Save(tmp, meta) })
-}
-
-// writeAtomic has write fill a temporary file beside path, then renames it
-// to path, so that readers never see a torn file.
-func writeAtomic(path string, write func(tmp string) error) error {
-	tmp := path + ".tmp"
-	if err := write(tmp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteWith(path, func(f *os.File) error { return m.Module.Save(f.Name(), meta) })
 }

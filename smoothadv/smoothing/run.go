@@ -19,6 +19,13 @@ type Job struct {
 	Indices []int    // the selected (and sharded) examples, in order
 	Out     string
 	Resume  bool
+	// ResumeUnchecked resumes (as Resume does) also a log that has no
+	// recorded run parameters to check.
+	ResumeUnchecked bool
+	// Params are recorded beside Out and checked on resuming (see
+	// certify.OpenRunLog); Certify and Predict fill in the kind of run and
+	// its sample sizes.
+	Params certify.RunParams
 	// Group is how many examples are sampled together: their noisy copies
 	// share batches. 0 picks enough to fill a batch with the smallest round
 	// of samples (N0 for certify).
@@ -36,7 +43,7 @@ type example struct {
 // each group with decide, write the lines.
 func run[R certify.Record](ctx context.Context, j Job, smallest int,
 	decide func(ctx context.Context, xs []certify.Input, group []example) ([]R, error)) error {
-	log, done, err := certify.OpenLog[R](j.Out, j.Resume)
+	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, j.Resume || j.ResumeUnchecked, j.ResumeUnchecked)
 	if err != nil {
 		return err
 	}
@@ -93,6 +100,7 @@ func perExample(start time.Time, n int) time.Duration {
 
 // Certify runs CERTIFY on every example of the job.
 func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
+	j.Params.Kind, j.Params.N0, j.Params.N, j.Params.Alpha = certify.KindCertify, p.N0, p.N, p.Alpha
 	return run(ctx, j, p.N0, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.CertifyRecord, error) {
 		start := time.Now()
 		res, err := certify.CertifyMany(ctx, j.Sampler, xs, p)
@@ -116,6 +124,7 @@ type Prepare func(ctx context.Context, indices []int, images [][]float32, labels
 
 // Predict runs PREDICT on every example of the job.
 func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepare) error {
+	j.Params.Kind, j.Params.N, j.Params.Alpha = certify.KindPredict, p.N, p.Alpha
 	return run(ctx, j, p.N, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.PredictRecord, error) {
 		start := time.Now()
 		indices := make([]int, len(group))

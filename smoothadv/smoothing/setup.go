@@ -34,8 +34,12 @@ type JobOptions struct {
 	// optimised for inference (whose logits differ in the last bits).
 	Unoptimized bool
 
-	Out      string // the log file
-	Resume   bool
+	Out    string // the log file
+	Resume bool
+	// ResumeUnchecked resumes (as Resume does) also a log that has no
+	// recorded run parameters to check (see certify.OpenRunLog).
+	ResumeUnchecked bool
+
 	Progress progress.Reporter // nil reports nothing
 }
 
@@ -91,6 +95,11 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 			workers = runtime.NumCPU()
 		}
 	}
+	params, err := runParams(o, ds.Len(), shard, m, workers)
+	if err != nil {
+		m.Close()
+		return Job{}, nil, err
+	}
 	sampler := &Sampler{
 		Model: m, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
 		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: o.Seed, Workers: workers,
@@ -102,6 +111,6 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		}
 	}
 	job := Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: o.Out, Resume: o.Resume,
-		Group: o.Group, Progress: o.Progress}
+		ResumeUnchecked: o.ResumeUnchecked, Params: params, Group: o.Group, Progress: o.Progress}
 	return job, m, nil
 }

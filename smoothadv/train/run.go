@@ -14,6 +14,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/progress"
 	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
@@ -302,12 +303,6 @@ func (t *Trainer) line(st Stats) string {
 	return strings.Join(parts, "\t")
 }
 
-// writeAtomic writes a file through a temporary name and a rename, so a
-// crash leaves the old file or the new one, never a torn one.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+// writeAtomic replaces path with b so that a crash leaves the old file or
+// the new one, never a torn one.
+func writeAtomic(path string, b []byte) error { return atomicfile.Write(path, b) }
