@@ -2,7 +2,9 @@ package certify
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -26,7 +28,8 @@ import (
 //
 // Logs without run parameters (the Python reference's, or an older
 // smoothadv's) need expect, the run's selection: the merged indices must
-// then be exactly expect.Indices().
+// then be exactly expect.Indices(), and the merged log has no run
+// parameters either.
 //
 // Nothing is written unless every check passes, and out is written
 // atomically. Merge returns the number of lines.
@@ -69,10 +72,14 @@ func Merge(out string, shards []string, expect *Selection) (int, error) {
 	for _, e := range all {
 		buf.WriteString(e.line + "\n")
 	}
+	// The merged log's run parameters, or none (not an old merge's).
 	if merged != nil {
-		if err := WriteParams(out, *merged); err != nil {
-			return 0, fmt.Errorf("merge: %w", err)
-		}
+		err = WriteParams(out, *merged)
+	} else if err = os.Remove(ParamsPath(out)); errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
 	}
 	if err := atomicfile.Write(out, buf.Bytes()); err != nil {
 		return 0, fmt.Errorf("merge: %w", err)

@@ -74,6 +74,10 @@ func TestMergeJoinsShardsInOrder(t *testing.T) {
 			// Any order of the shards gives the same log.
 			paths[0], paths[2] = paths[2], paths[0]
 			out := filepath.Join(dir, "merged")
+			// An earlier merge's run parameters, which must not outlive it.
+			if err := WriteParams(out, testParams(Selection{DatasetLen: 7, Skip: 1, Max: -1}, Whole)); err != nil {
+				t.Fatal(err)
+			}
 			n, err := Merge(out, paths, tt.expect)
 			if err != nil || n != 5 {
 				t.Fatalf("Merge: %d lines, %v", n, err)

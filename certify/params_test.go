@@ -266,6 +266,21 @@ func TestOpenRunLogRefusesModelAsOutput(t *testing.T) {
 	}
 }
 
+// TestOpenRunLogParametersFirst: the run parameters are written before the
+// log, so a log never has lines without them.
+func TestOpenRunLogParametersFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.Mkdir(ParamsPath(path), 0o755); err != nil { // cannot be replaced by a file
+		t.Fatal(err)
+	}
+	if _, _, err := OpenRunLog[CertifyRecord](path, testParams(testSel, Whole), false, false); err == nil {
+		t.Fatal("want an error")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("log created without its run parameters (%v)", err)
+	}
+}
+
 func TestOpenRunLogRefusesOtherKind(t *testing.T) {
 	p := testParams(testSel, Whole)
 	p.Kind = KindPredict
