@@ -141,6 +141,11 @@ legends ($\sigma = 0.25$) is shown as plain text (σ = 0.25).
 ` + logArgs,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The flags give every default, so a 0 here was typed: refuse it
+			// rather than let Save read it as "use the default".
+			if err := opt.Check(); err != nil {
+				return err
+			}
 			models, err := analysis.LoadModels(args)
 			if err != nil {
 				return err

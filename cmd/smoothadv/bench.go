@@ -17,7 +17,11 @@ func newBenchCmd() *cobra.Command {
 		Short: "Time CERTIFY's sampling: images/s and forward passes/s, beside the Python reference's loop",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Model, o.Device = args[0], mf.resolvedDevice()
+			device, err := mf.resolvedDevice()
+			if err != nil {
+				return err
+			}
+			o.Model, o.Device = args[0], device
 			rs, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err

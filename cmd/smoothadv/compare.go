@@ -52,6 +52,11 @@ alpha are different procedures and may fail.`,
 				}
 				opt.Radii = r
 			}
+			// Every option has a flag default, so a 0 here was typed: refuse
+			// it rather than let Compare read it as "use the default".
+			if err := opt.Check(); err != nil {
+				return err
+			}
 			var logs [2]*analysis.CertifyLog
 			for i, path := range args {
 				l, err := analysis.ReadCertifyLog(path)

@@ -14,6 +14,7 @@ func init() { commands = append(commands, newImportCmd) }
 // importOptions are the flags of smoothadv import.
 type importOptions struct {
 	out, arch, normalization string
+	forceNormalization       bool
 }
 
 func (o *importOptions) register(cmd *cobra.Command) {
@@ -21,6 +22,7 @@ func (o *importOptions) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.arch, "arch", "", "architecture the checkpoint must be (it names its own)")
 	cmd.Flags().StringVar(&o.normalization, "normalization", "",
 		`input layer the net was trained behind: "normalize" (NormalizeLayer, the default) or "center" (InputCenterLayer)`)
+	cmd.Flags().BoolVar(&o.forceNormalization, "force-normalization", false, "use --normalization even where the checkpoint records another input layer")
 }
 
 // newImportCmd converts a reference checkpoint. Such checkpoints do not say
@@ -49,7 +51,7 @@ less (often around 30% on CIFAR-10) or nearly the same label for every image.`,
 			if samepath.Same(o.out, args[0]) {
 				return fmt.Errorf("--out %s is the checkpoint being imported: write the model elsewhere", o.out)
 			}
-			m, err := models.LoadCheckpoint(args[0], models.Options{Arch: o.arch, Normalization: o.normalization})
+			m, err := models.LoadCheckpoint(args[0], models.Options{Arch: o.arch, Normalization: o.normalization, ForceNormalization: o.forceNormalization})
 			if err != nil {
 				return err
 			}

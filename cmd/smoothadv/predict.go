@@ -71,7 +71,19 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.hasGammaDN = cmd.Flags().Changed("gamma-DDN")
-			job, m, sigma, err := f.setup(args[0], args[1], args[2], "")
+			p := certify.PredictParams{N: f.n, Alpha: f.alpha}
+			var cfg attack.Config
+			var sigma float64
+			job, m, err := f.setup(args[0], args[1], args[2], "", func(s float64) error {
+				sigma = s
+				if a.kind != "" {
+					var err error
+					if cfg, err = a.config(); err != nil {
+						return err
+					}
+				}
+				return p.Validate()
+			})
 			if err != nil {
 				return err
 			}
@@ -87,10 +99,6 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 			}
 			prepare := smoothing.BasePredictions(m, m.Device(), job.Sampler.Shape)
 			if a.kind != "" {
-				cfg, err := a.config()
-				if err != nil {
-					return err
-				}
 				if err := m.SetRequiresGrad(false); err != nil {
 					return err
 				}
@@ -99,7 +107,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 					return err
 				}
 				defer gen.Close()
-				at := &smoothing.Attacked{Model: m, Device: m.Device(), Shape: job.Sampler.Shape, Sigma: sigma,
+				at := &smoothing.Attacked{Model: m, Device: m.Device(), Shape: job.Sampler.Shape, Streams: job.Sampler,
 					Attack: cfg, Base: a.base, Gen: gen}
 				if a.visualize {
 					at.Visualize = pngWriter(filepath.Join(dir, "examples"), job.Sampler.Shape)
@@ -107,7 +115,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 				prepare = at.Prepare
 				job.Params.Attack = smoothing.AttackParams(cfg, a.base)
 			}
-			return smoothing.Predict(cmd.Context(), job, certify.PredictParams{N: f.n, Alpha: f.alpha}, prepare)
+			return smoothing.Predict(cmd.Context(), job, p, prepare)
 		},
 	}
 	f.register(cmd.Flags(), 100000)

@@ -12,22 +12,30 @@ import (
 	"github.com/smoothadv/smoothadv/certify/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // modelFlags pick a device and say how to read a model file.
 type modelFlags struct {
-	device        string
-	arch          string
-	normalization string
+	device             string
+	arch               string
+	normalization      string
+	forceNormalization bool
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.device, "device", "auto", `device to run on: "cpu", "cuda", "cuda:N", or "auto" (cuda:0 when libtorch sees a GPU)`)
-	fs.StringVar(&f.arch, "arch", "", "architecture of a model file that does not record it")
+	fs.StringVar(&f.arch, "arch", "", "architecture of a model file that does not record it (not needed for a plain TorchScript model)")
 	fs.StringVar(&f.normalization, "normalization", "", `input layer: "normalize" (NormalizeLayer, the default for reference checkpoints) or "center" (InputCenterLayer)`)
+	fs.BoolVar(&f.forceNormalization, "force-normalization", false, "use --normalization even where the model records another input layer")
 }
 
-func (f *modelFlags) resolvedDevice() string { return smoothing.ResolveDevice(f.device) }
+// resolvedDevice is the --device value as libtorch takes it, checked.
+func (f *modelFlags) resolvedDevice() (string, error) { return torchbind.ResolveDevice(f.device) }
+
+func (f *modelFlags) loadOptions() models.Options {
+	return models.Options{Device: f.device, Arch: f.arch, Normalization: f.normalization, ForceNormalization: f.forceNormalization}
+}
 
 // smoothingFlags are the flags certify and predict share with the reference
 // (batch, skip, max, split, N, alpha) and ours.
@@ -68,23 +76,30 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 }
 
 // setup opens the dataset and model, and builds the job's sampler and
-// example list.
-func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string) (smoothing.Job, *models.Model, float64, error) {
+// example list. Before it opens anything, check validates the command's own
+// parameters given sigma.
+func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, check func(sigma float64) error) (smoothing.Job, *models.Model, error) {
 	sigma, err := strconv.ParseFloat(sigmaArg, 64)
 	if err != nil {
-		return smoothing.Job{}, nil, 0, fmt.Errorf("SIGMA must be a non-negative number, got %q", sigmaArg)
+		return smoothing.Job{}, nil, fmt.Errorf("SIGMA must be a number, got %q", sigmaArg)
+	}
+	if err := smoothing.CheckSigma(sigma); err != nil {
+		return smoothing.Job{}, nil, err
+	}
+	if err := check(sigma); err != nil {
+		return smoothing.Job{}, nil, err
 	}
 	shard, err := certify.ParseShard(f.shard, os.LookupEnv)
 	if err != nil {
-		return smoothing.Job{}, nil, 0, err
+		return smoothing.Job{}, nil, err
 	}
 	job, m, err := smoothing.NewJob(smoothing.JobOptions{
 		Dataset: datasetName, DataDir: f.dataDir, Split: f.split, Skip: f.skip, Max: f.max, Shard: shard,
-		Model: modelPath, Load: models.Options{Device: f.device, Arch: f.arch, Normalization: f.normalization},
+		Model: modelPath, Load: f.loadOptions(),
 		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
 		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Progress: progress.ForStderr("example"),
 	})
-	return job, m, sigma, err
+	return job, m, err
 }
 
 func newCertifyCmd() *cobra.Command {
@@ -98,13 +113,17 @@ idx, label, predict, radius, correct, time; one line per example, flushed as wri
 MODEL is a TorchScript model file or a reference checkpoint.pth.tar.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			job, m, sigma, err := f.setup(args[0], args[1], args[2], args[3])
+			var p certify.CertifyParams
+			job, m, err := f.setup(args[0], args[1], args[2], args[3], func(sigma float64) error {
+				p = certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma}
+				return p.Validate()
+			})
 			if err != nil {
 				return err
 			}
 			defer m.Close()
 			defer job.Sampler.Close()
-			return smoothing.Certify(cmd.Context(), job, certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma})
+			return smoothing.Certify(cmd.Context(), job, p)
 		},
 	}
 	f.register(cmd.Flags(), 100000)

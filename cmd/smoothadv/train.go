@@ -38,7 +38,11 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 			if gpu != "" {
 				mf.device = "cuda:" + gpu
 			}
-			cfg.Device, cfg.Normalization = mf.resolvedDevice(), mf.normalization
+			device, err := mf.resolvedDevice()
+			if err != nil {
+				return err
+			}
+			cfg.Device, cfg.Normalization = device, mf.normalization
 			if cfg.UseUnlabelled && cfg.UnlabelledPath == "" {
 				return fmt.Errorf("--use-unlabelled needs --unlabelled-path (the pseudo-labelled pickle)")
 			}

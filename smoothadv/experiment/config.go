@@ -77,7 +77,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -89,8 +88,9 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
-	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // Version is the only experiment file version this package reads.
@@ -327,15 +327,14 @@ func (c *Config) checkRun() []string {
 	if c.Model.Arch == "" {
 		bad("model.arch: missing")
 	}
-	switch c.Model.Normalization {
-	case "", models.Normalize, models.Center:
-	default:
-		bad("model.normalization: %q, want %s or %s", c.Model.Normalization, models.Normalize, models.Center)
-	}
+	// trainProblems reports model.normalization and training.device too.
 	problems = append(problems, trainProblems(c.trainConfig("run"))...)
 	ct := c.Certification
-	if sigma := *ct.Sigma; !(sigma > 0) || math.IsInf(sigma, 0) {
-		bad("certification.sigma: %v, want > 0 (it defaults to training.noise_sd)", sigma)
+	if err := smoothing.CheckSigma(*ct.Sigma); err != nil {
+		bad("certification.%v (it defaults to training.noise_sd)", err)
+	}
+	if err := torchbind.CheckDeviceName(ct.Device); err != nil {
+		bad("certification.device: %v", err)
 	}
 	if ct.N0 < 1 {
 		bad("certification.N0: %d, want >= 1", ct.N0)

@@ -86,6 +86,7 @@ certification:
   N: 0
   alpha: 2
   split: val
+  device: cuda:x
 analysis:
   radii: "0:1"
   formats: [html, latex, latex]
@@ -113,19 +114,20 @@ grid:
 		"analysis.formats[2]: latex listed twice",
 		"grid: training.attack: want a non-empty list of values",
 		"grid: training.outdir: the experiment names each run's folder",
-		"line 30: grid: training.warmup: cannot unmarshal !!str `two` into int",
+		"line 31: grid: training.warmup: cannot unmarshal !!str `two` into int",
 		"grid: lr: want SECTION.KEY",
 		`data.dataset: "mnist"`,
 		`model.normalization: "whiten"`,
 		"training.lr: -1, want > 0",
 		`training.attack: "FGSM", want PGD or DDN`,
 		"training: batch 256 is not a multiple of num_noise_vec 3",
-		"certification.sigma: 0, want > 0",
+		"certification.sigma 0: want a number in (0, 10000]: images lie in [0, 1]",
+		`certification.device: device "cuda:x": GPU index "x" is not a number`,
 		"certification.N: 0, want >= 1",
 		"certification.alpha: 2, want in (0, 1)",
 		`certification.split: "val"`,
 		// Only one of the two grid values is negative: the message names its run.
-		"training.noise_sd: -1, want >= 0 (in run FGSM_10steps/m3/eps_256/noise_-1.00)",
+		"training.noise_sd: -1, want a number in [0, 10000] (images lie in [0, 1]) (in run FGSM_10steps/m3/eps_256/noise_-1.00)",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)

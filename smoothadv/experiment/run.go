@@ -22,6 +22,7 @@ import (
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // Stage is one step of a run.
@@ -193,7 +194,9 @@ func (x *runner) train(ctx context.Context, r Run) error {
 		return nil
 	}
 	cfg := r.Config.trainConfig(r.trainDir(x.dir))
-	cfg.Device = smoothing.ResolveDevice(cfg.Device)
+	if cfg.Device, err = torchbind.ResolveDevice(cfg.Device); err != nil {
+		return err
+	}
 	cfg.Resume = done > 0 && checkpoint
 	if cfg.Resume {
 		fmt.Fprintf(x.log, "  train: resuming after %d/%d epochs in %s\n", done, epochs, cfg.OutDir)

@@ -134,11 +134,17 @@ func LoadCheckpoint(path string, opt Options) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := m.setInputLayer(c, opt.Normalization); err != nil {
+	if err := m.setInputLayer(path, c, opt); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	m.Meta.Epoch = c.Epoch
+	if opt.Fit != nil {
+		if err := m.checkFit(path, *opt.Fit, false); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -193,17 +199,29 @@ func toDevice(s *torchbind.Scope, t *checkpoint.Tensor, device string) (*torchbi
 	return v, s.Err()
 }
 
-// setInputLayer applies the input layer: kind if given, else what the file
+// setInputLayer applies the input layer: opt.Normalization if given (not
+// contradicting what the file records, unless forced), else what the file
 // records, else NormalizeLayer. Files written by SaveCheckpoint also record
 // the means, deviations and noise level, which are restored.
-func (m *Model) setInputLayer(c *checkpoint.Checkpoint, kind string) error {
+func (m *Model) setInputLayer(path string, c *checkpoint.Checkpoint, opt Options) error {
 	recorded, err := extraValue[string](c, "normalization")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	kind, err := chooseNormalization(path, recorded, opt)
 	if err != nil {
 		return err
 	}
-	if kind == "" {
-		kind = cmp.Or(recorded, Normalize)
+	if err := m.restoreInputLayer(c, cmp.Or(kind, Normalize)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
+	return nil
+}
+
+// restoreInputLayer restores the noise level, means and deviations that a
+// file written by SaveCheckpoint records, then sets the input layer kind.
+func (m *Model) restoreInputLayer(c *checkpoint.Checkpoint, kind string) error {
+	var err error
 	if m.Meta.NoiseSD, err = extraValue[float64](c, "noise_sd"); err != nil {
 		return err
 	}

@@ -34,6 +34,11 @@ type Meta struct {
 	Epoch         int       `json:"epoch,omitempty"`
 }
 
+// MaxNoiseSD bounds the Gaussian noise levels (sigma, noise_sd) that
+// certification and training accept: images lie in [0, 1], so noise far
+// beyond 1 only drowns them, and near 1e38 float32 noise overflows to inf.
+const MaxNoiseSD = 1e4
+
 // Normalization layers.
 const (
 	Normalize = "normalize"
@@ -50,10 +55,18 @@ type Model struct {
 type Options struct {
 	Device string // "cpu" (default), "cuda:0", ...
 	// Normalization, when set, replaces the model's input layer:
-	// Normalize or Center.
-	Normalization string
+	// Normalize or Center. A file that records another layer is refused
+	// unless ForceNormalization is set.
+	Normalization      string
+	ForceNormalization bool
 	// Arch names the architecture of a file that does not say.
 	Arch string
+	// Fit, when set, is the data the model is loaded for: the model must
+	// take its images and output its classes, which one forward pass at load
+	// checks. It also lets a plain TorchScript file (no metadata, no Arch;
+	// a user's torch.jit.trace or torch.jit.script model with its
+	// normalisation inside) load, described by Fit.
+	Fit *Fit
 	// Dir holds the exported architectures; "" means TemplatesDir().
 	Dir string
 }
@@ -102,45 +115,107 @@ func Archs(dir string) ([]string, error) {
 }
 
 // LoadTorchScript loads a TorchScript model file. Files without our metadata
-// (a user's own scripted or traced model) need opt.Arch to say what they are.
+// (a user's own scripted or traced model) need opt.Arch to say what they
+// are, or opt.Fit to be checked against.
 func LoadTorchScript(path string, opt Options) (*Model, error) {
 	mod, err := torchbind.LoadModule(path, opt.device())
 	if err != nil {
 		return nil, err
 	}
 	m := &Model{Module: mod}
-	if err := m.readMeta(path, opt); err != nil {
+	if err := m.describe(path, opt); err != nil {
 		mod.Close()
 		return nil, err
-	}
-	if opt.Normalization != "" && opt.Normalization != m.Meta.Normalization {
-		if err := m.SetNormalization(opt.Normalization); err != nil {
-			mod.Close()
-			return nil, err
-		}
 	}
 	return m, nil
 }
 
-func (m *Model) readMeta(path string, opt Options) error {
-	if raw := m.Module.Meta(); raw != nil {
-		if err := json.Unmarshal(raw, &m.Meta); err != nil {
-			return fmt.Errorf("%s: bad metadata: %w", path, err)
-		}
-		if opt.Arch != "" && opt.Arch != m.Meta.Arch {
-			return fmt.Errorf("%s is a %s model, not %s", path, m.Meta.Arch, opt.Arch)
-		}
-		return nil
-	}
-	if opt.Arch == "" {
-		return fmt.Errorf("%s has no smoothadv metadata: say which architecture it is (--arch)", path)
-	}
-	tmpl, err := templateMeta(opt.dir(), opt.Arch)
+// metaSource says where a loaded TorchScript model's Meta came from.
+type metaSource int
+
+const (
+	recordedMeta metaSource = iota // the file's extra/smoothadv.json
+	archMeta                       // the exported architecture that Options.Arch names
+	noMeta                         // nothing: a plain TorchScript file, described by Options.Fit
+)
+
+// describe fills in the metadata of a freshly loaded TorchScript model,
+// applies the input layer asked for and checks the model against opt.Fit.
+func (m *Model) describe(path string, opt Options) error {
+	source, err := m.readMeta(path, opt)
 	if err != nil {
 		return err
 	}
-	m.Meta = tmpl
+	if source == noMeta && opt.Normalization != "" {
+		return fmt.Errorf("model %s has no smoothadv metadata, so its input layer is its own: --normalization cannot change it", path)
+	}
+	if source == noMeta {
+		return m.checkFit(path, *opt.Fit, true)
+	}
+	recorded := ""
+	if source == recordedMeta {
+		recorded = m.Meta.Normalization
+	}
+	kind, err := chooseNormalization(path, recorded, opt)
+	if err != nil {
+		return err
+	}
+	if kind != "" && kind != m.Meta.Normalization {
+		if err := m.SetNormalization(kind); err != nil {
+			return err
+		}
+	}
+	if opt.Fit != nil {
+		return m.checkFit(path, *opt.Fit, false)
+	}
 	return nil
+}
+
+func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
+	if raw := m.Module.Meta(); raw != nil {
+		if err := json.Unmarshal(raw, &m.Meta); err != nil {
+			return 0, fmt.Errorf("%s: bad metadata: %w", path, err)
+		}
+		if opt.Arch != "" && opt.Arch != m.Meta.Arch {
+			return 0, fmt.Errorf("%s is a %s model, not %s", path, m.Meta.Arch, opt.Arch)
+		}
+		return recordedMeta, nil
+	}
+	if opt.Arch == "" && opt.Fit != nil {
+		m.Meta = Meta{Dataset: opt.Fit.Dataset, NumClasses: opt.Fit.NumClasses, Input: opt.Fit.Input}
+		return noMeta, nil
+	}
+	if opt.Arch == "" {
+		return 0, fmt.Errorf("%s has no smoothadv metadata: say which architecture it is (--arch)", path)
+	}
+	tmpl, err := templateMeta(opt.dir(), opt.Arch)
+	if err != nil {
+		return 0, err
+	}
+	m.Meta = tmpl
+	return archMeta, nil
+}
+
+// layerNames are the reference's names of the input layers.
+var layerNames = map[string]string{Normalize: "NormalizeLayer", Center: "InputCenterLayer"}
+
+// chooseNormalization is the input layer to load a model behind:
+// opt.Normalization when set, else recorded (what the file records; "" when
+// it records nothing). A file records the layer its net was trained behind,
+// so asking for the other one is refused unless opt.ForceNormalization.
+func chooseNormalization(path, recorded string, opt Options) (string, error) {
+	asked := opt.Normalization
+	if asked == "" {
+		return recorded, nil
+	}
+	if layerNames[asked] == "" {
+		return "", fmt.Errorf("unknown normalization %q (want %s or %s)", asked, Normalize, Center)
+	}
+	if recorded != "" && asked != recorded && !opt.ForceNormalization {
+		return "", fmt.Errorf("model %s records the %s input layer (%s) but --normalization asks for %s (%s): the net was trained behind %s; pass --force-normalization to use %s anyway",
+			path, recorded, layerNames[recorded], asked, layerNames[asked], layerNames[recorded], layerNames[asked])
+	}
+	return asked, nil
 }
 
 func (o Options) dir() string {
@@ -194,6 +269,9 @@ func loadTemplate(arch string, opt Options) (*Model, error) {
 	if _, err := templateMeta(opt.dir(), arch); err != nil {
 		return nil, err
 	}
+	// The input layer an untrained template records is a default, not
+	// what a net was trained behind: any layer may be asked for.
+	opt.ForceNormalization = true
 	return LoadTorchScript(filepath.Join(opt.dir(), arch+".pt"), opt)
 }
 

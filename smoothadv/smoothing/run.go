@@ -101,6 +101,9 @@ func perExample(start time.Time, n int) time.Duration {
 // Certify runs CERTIFY on every example of the job.
 func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 	j.Params.Kind, j.Params.N0, j.Params.N, j.Params.Alpha = certify.KindCertify, p.N0, p.N, p.Alpha
+	if err := p.Validate(); err != nil { // before the log is created
+		return err
+	}
 	return run(ctx, j, p.N0, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.CertifyRecord, error) {
 		start := time.Now()
 		res, err := certify.CertifyMany(ctx, j.Sampler, xs, p)
@@ -125,6 +128,9 @@ type Prepare func(ctx context.Context, indices []int, images [][]float32, labels
 // Predict runs PREDICT on every example of the job.
 func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepare) error {
 	j.Params.Kind, j.Params.N, j.Params.Alpha = certify.KindPredict, p.N, p.Alpha
+	if err := p.Validate(); err != nil { // before the log is created
+		return err
+	}
 	return run(ctx, j, p.N, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.PredictRecord, error) {
 		start := time.Now()
 		indices := make([]int, len(group))

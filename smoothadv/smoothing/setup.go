@@ -22,8 +22,11 @@ type JobOptions struct {
 	Max     int    // stop before example index Max; -1 means all
 	Shard   certify.Shard
 
-	Model string         // a TorchScript model file or a reference checkpoint.pth.tar
-	Load  models.Options // device ("auto" allowed, see ResolveDevice), architecture, input layer
+	Model string // a TorchScript model file or a reference checkpoint.pth.tar
+	// Load says how to load the model: device (as users write it, see
+	// torchbind.ResolveDevice), architecture, input layer. NewJob sets its
+	// Fit to the dataset.
+	Load models.Options
 
 	Sigma   float64
 	Batch   int
@@ -43,27 +46,46 @@ type JobOptions struct {
 	Progress progress.Reporter // nil reports nothing
 }
 
-// ResolveDevice turns a device name as users write it into one libtorch
-// takes: "auto" is cuda:0 when libtorch sees a GPU and cpu otherwise, and
-// "cuda" is cuda:0. Other names are returned as they are.
-func ResolveDevice(device string) string {
-	switch device {
-	case "auto":
-		if torchbind.CUDAAvailable() {
-			return "cuda:0"
-		}
-		return "cpu"
-	case "cuda":
-		return "cuda:0"
+// CheckSigma refuses a noise level that is not in (0, models.MaxNoiseSD].
+func CheckSigma(sigma float64) error {
+	if !(sigma > 0 && sigma <= models.MaxNoiseSD) {
+		return fmt.Errorf("sigma %v: want a number in (0, %g]: images lie in [0, 1], so larger noise only drowns them (and overflows float32 towards 1e38)",
+			sigma, models.MaxNoiseSD)
 	}
-	return device
+	return nil
+}
+
+// check refuses options that cannot make a job, before anything is opened.
+func (o JobOptions) check() error {
+	if err := CheckSigma(o.Sigma); err != nil {
+		return err
+	}
+	switch {
+	case o.Batch < 1:
+		return fmt.Errorf("batch %d: want >= 1", o.Batch)
+	case o.Workers < 0:
+		return fmt.Errorf("workers %d: want >= 0 (0: one per CPU core on cpu, 1 on cuda)", o.Workers)
+	case o.Group < 0:
+		return fmt.Errorf("group %d: want >= 0 (0: enough examples to fill a batch)", o.Group)
+	case o.Skip < 1:
+		return fmt.Errorf("skip %d: want >= 1", o.Skip)
+	case o.Max < -1:
+		return fmt.Errorf("max %d: want >= -1 (-1: all examples)", o.Max)
+	}
+	return nil
 }
 
 // NewJob opens the dataset and the model and builds the job's sampler and
-// example list. The caller closes the model and the job's sampler.
+// example list. The model must fit the dataset (see models.Options.Fit).
+// The caller closes the model and the job's sampler.
 func NewJob(o JobOptions) (Job, *models.Model, error) {
-	if !(o.Sigma >= 0) {
-		return Job{}, nil, fmt.Errorf("sigma must be a non-negative number, got %v", o.Sigma)
+	if err := o.check(); err != nil {
+		return Job{}, nil, err
+	}
+	load := o.Load
+	var err error
+	if load.Device, err = torchbind.ResolveDevice(load.Device); err != nil {
+		return Job{}, nil, err
 	}
 	ds, err := data.Open(o.Dataset, o.DataDir, o.Split)
 	if err != nil {
@@ -77,16 +99,12 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 	if err != nil {
 		return Job{}, nil, err
 	}
-	load := o.Load
-	load.Device = ResolveDevice(load.Device)
+	shape := ds.Shape()
+	input := []int64{int64(shape.C), int64(shape.H), int64(shape.W)}
+	load.Fit = &models.Fit{Dataset: o.Dataset, Input: input, NumClasses: ds.NumClasses()}
 	m, err := models.Load(o.Model, load)
 	if err != nil {
 		return Job{}, nil, err
-	}
-	shape := ds.Shape()
-	if in := m.Meta.Input; len(in) == 3 && (in[0] != int64(shape.C) || in[1] != int64(shape.H) || in[2] != int64(shape.W)) {
-		m.Close()
-		return Job{}, nil, fmt.Errorf("model %s takes %dx%dx%d inputs but %s images are %v", o.Model, in[0], in[1], in[2], o.Dataset, shape)
 	}
 	workers := o.Workers
 	if workers <= 0 {
@@ -101,8 +119,8 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		return Job{}, nil, err
 	}
 	sampler := &Sampler{
-		Model: m, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: max(m.Meta.NumClasses, ds.NumClasses()),
-		Shape: []int64{int64(shape.C), int64(shape.H), int64(shape.W)}, Seed: o.Seed, Workers: workers,
+		Model: m, Name: o.Model, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: ds.NumClasses(),
+		Shape: input, Seed: o.Seed, Workers: workers,
 	}
 	if !o.Unoptimized {
 		if err := sampler.UseOptimized(m.Module); err != nil {

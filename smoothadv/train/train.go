@@ -91,17 +91,27 @@ func (c Config) Validate() error {
 	check(c.LRStepSize >= 1, "lr_step_size: %d, want >= 1", c.LRStepSize)
 	check(c.Gamma > 0 && c.Gamma <= 1, "gamma: %v, want in (0, 1]", c.Gamma)
 	check(c.Momentum >= 0 && c.Momentum < 1, "momentum: %v, want in [0, 1)", c.Momentum)
-	check(c.WeightDecay >= 0, "weight_decay: %v, want >= 0", c.WeightDecay)
-	check(c.NoiseSD >= 0 && !math.IsInf(c.NoiseSD, 0), "noise_sd: %v, want >= 0", c.NoiseSD)
+	check(c.WeightDecay >= 0 && !math.IsInf(c.WeightDecay, 0), "weight_decay: %v, want a finite number >= 0", c.WeightDecay)
+	check(c.NoiseSD >= 0 && c.NoiseSD <= models.MaxNoiseSD, "noise_sd: %v, want a number in [0, %g] (images lie in [0, 1])", c.NoiseSD, models.MaxNoiseSD)
 	check(c.Epochs >= 1, "epochs: %d, want >= 1", c.Epochs)
 	check(c.NumNoiseVec >= 1, "num_noise_vec: %d, want >= 1", c.NumNoiseVec)
 	check(c.Batch%max(c.NumNoiseVec, 1) == 0, "batch %d is not a multiple of num_noise_vec %d", c.Batch, c.NumNoiseVec)
 	check(c.TrainSubset >= 1, "train_subset: %d, want >= 1", c.TrainSubset)
 	check(c.TestSubset >= 1, "test_subset: %d, want >= 1", c.TestSubset)
-	check(c.SelfTrainingWeight >= 0, "self_training_weight: %v, want >= 0", c.SelfTrainingWeight)
+	check(c.SelfTrainingWeight >= 0 && !math.IsInf(c.SelfTrainingWeight, 0), "self_training_weight: %v, want a finite number >= 0", c.SelfTrainingWeight)
+	check(c.Workers >= 0, "workers: %d, want >= 0", c.Workers)
+	check(c.Normalization == "" || c.Normalization == models.Normalize || c.Normalization == models.Center,
+		"normalization: %q, want %s or %s", c.Normalization, models.Normalize, models.Center)
+	if err := torchbind.CheckDeviceName(c.Device); err != nil {
+		errs = append(errs, fmt.Errorf("device: %w", err))
+	}
 	if c.AdvTraining {
 		check(c.Attack == "PGD" || c.Attack == "DDN", "attack: %q, want PGD or DDN", c.Attack)
-		check(c.Epsilon > 0, "epsilon: %v, want > 0", c.Epsilon)
+		check(c.Epsilon > 0 && !math.IsInf(c.Epsilon, 0), "epsilon: %v, want a finite number > 0", c.Epsilon)
+		if c.Attack == "DDN" {
+			check(c.InitNormDDN > 0 && !math.IsInf(c.InitNormDDN, 0), "init_norm_ddn: %v, want a finite number > 0", c.InitNormDDN)
+			check(c.GammaDDN >= 0 && c.GammaDDN < 1, "gamma_ddn: %v, want in [0, 1)", c.GammaDDN)
+		}
 		check(c.NumSteps >= 1, "num_steps: %d, want >= 1", c.NumSteps)
 		check(c.Warmup >= 1, "warmup: %d, want >= 1", c.Warmup)
 	}

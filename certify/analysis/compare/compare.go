@@ -72,6 +72,15 @@ func (o Options) withDefaults(a, b *analysis.CertifyLog) (Options, error) {
 		}
 		o.Radii = radii
 	}
+	return o, o.Check()
+}
+
+// Check reports every problem with options whose defaults are filled in:
+// level, confidence and alpha must lie in (0, 1), radii be finite and not
+// negative. A caller that sets every option (the compare command) checks
+// them here before reading any log, so an explicit 0 is an error rather
+// than a default.
+func (o Options) Check() error {
 	var problems []string
 	for _, c := range []struct {
 		name string
@@ -87,9 +96,9 @@ func (o Options) withDefaults(a, b *analysis.CertifyLog) (Options, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return o, fmt.Errorf("compare: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("compare: %s", strings.Join(problems, "; "))
 	}
-	return o, nil
+	return nil
 }
 
 // Log describes one of the two logs.

@@ -1,0 +1,55 @@
+// Package modelstest writes model files for tests in other packages: plain
+// TorchScript models as users save them with PyTorch, made by
+// models/testdata/plain.py with Debian's python3-torch.
+package modelstest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// Python is the Debian interpreter that has torch (make deps installs it);
+// the python3 first on PATH may not.
+const Python = "/usr/bin/python3"
+
+// Plain lists the files plain.py wrote, as absolute paths: Models by name
+// (see plain.py), and a fixed input batch with the traced model's logits.
+type Plain struct {
+	Models     map[string]string `json:"models"`
+	Input      string            `json:"input"`
+	InputShape []int64           `json:"input_shape"`
+	Logits     string            `json:"logits"`
+}
+
+// WritePlain runs plain.py into a fresh temporary directory. It skips the
+// test where python3 is missing and fails it where plain.py fails.
+func WritePlain(t *testing.T) Plain {
+	t.Helper()
+	if _, err := os.Stat(Python); err != nil {
+		t.Skipf("no %s to write TorchScript models: %v", Python, err)
+	}
+	_, here, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(here), "..", "testdata", "plain.py")
+	dir := t.TempDir()
+	cmd := exec.Command(Python, script, dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("plain.py (needs %s with torch: make deps): %v\n%s", Python, err, stderr.Bytes())
+	}
+	var p Plain
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatalf("plain.py printed bad JSON: %v", err)
+	}
+	for name, file := range p.Models {
+		p.Models[name] = filepath.Join(dir, file)
+	}
+	p.Input, p.Logits = filepath.Join(dir, p.Input), filepath.Join(dir, p.Logits)
+	return p
+}
