@@ -86,6 +86,8 @@ func TestBadInputRefusedBeforeWriting(t *testing.T) {
 		{[]string{"train", "fashion-mnist", "fashion_cnn", dir + "/train", "--lr", "0"}, "lr: 0, want > 0"},
 		{[]string{"train", "fashion-mnist", "fashion_cnn", dir + "/train", "--gpu", "x"}, `device "cuda:x": GPU index "x" is not a number`},
 		{[]string{"bench", "certify", model, "--device", "cpu:1"}, `device "cpu:1": cpu takes no index`},
+		{[]string{"bench", "certify", model, "--device", "cpu", "--images", "0"}, "bench: images 0, want >= 1"},
+		{[]string{"bench", "certify", model, "--device", "cpu", "--sigma", "inf"}, "bench: sigma +Inf, want a number in [0, 10000]"},
 		{[]string{"compare", dir + "/a.tsv", dir + "/b.tsv", "--level", "0"}, "compare: level 0 not in (0, 1)"},
 		{[]string{"compare", dir + "/a.tsv", dir + "/b.tsv", "--alpha", "0"}, "compare: alpha 0 not in (0, 1)"},
 		{[]string{"compare", dir + "/a.tsv", dir + "/b.tsv", "--confidence", "1"}, "compare: confidence 1 not in (0, 1)"},

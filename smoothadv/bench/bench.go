@@ -34,6 +34,24 @@ type Options struct {
 	Python string
 }
 
+// check refuses options that cannot make a benchmark. Sigma 0 is allowed:
+// timing without noise is a fair question.
+func (o Options) check() error {
+	switch {
+	case o.Images < 1:
+		return fmt.Errorf("bench: images %d, want >= 1", o.Images)
+	case o.N0 < 1 || o.N < 1:
+		return fmt.Errorf("bench: N0 %d and N %d, want >= 1", o.N0, o.N)
+	case o.Batch < 1:
+		return fmt.Errorf("bench: batch %d, want >= 1", o.Batch)
+	case !(o.Sigma >= 0 && o.Sigma <= models.MaxNoiseSD):
+		return fmt.Errorf("bench: sigma %v, want a number in [0, %g] (images lie in [0, 1])", o.Sigma, models.MaxNoiseSD)
+	case o.Workers < 0:
+		return fmt.Errorf("bench: workers %d, want >= 0 (0: one per CPU core on cpu, 1 on cuda)", o.Workers)
+	}
+	return nil
+}
+
 // Result is one measurement.
 type Result struct {
 	Name            string
@@ -52,6 +70,9 @@ func result(name string, images, samplesPerImage int, secs float64) Result {
 // Run times CERTIFY's sampling (N0 + N samples per image) with our sampler
 // and, when opt.Python is set, with the reference's loop.
 func Run(ctx context.Context, opt Options) ([]Result, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
 	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
 	if err != nil {
 		return nil, err
