@@ -61,8 +61,16 @@ func run[R certify.Record](ctx context.Context, j Job, smallest int,
 	defer rep.Finish()
 
 	shape := j.Dataset.Shape()
+	// Inputs are dataset indices, which key the examples' noise streams.
 	var current []example
-	j.Sampler.Image = func(x certify.Input) ([]float32, error) { return current[x].image, nil }
+	j.Sampler.Image = func(x certify.Input) ([]float32, error) {
+		for _, e := range current {
+			if e.index == int(x) {
+				return e.image, nil
+			}
+		}
+		return nil, fmt.Errorf("example %d is not in the current group", x)
+	}
 	finished := len(j.Indices) - len(todo)
 	for start := 0; start < len(todo); start += group {
 		ids := todo[start:min(start+group, len(todo))]
@@ -75,7 +83,7 @@ func run[R certify.Record](ctx context.Context, j Job, smallest int,
 				return fmt.Errorf("example %d: %w", i, err)
 			}
 			current = append(current, example{index: i, label: label, image: img})
-			xs[k] = certify.Input(k)
+			xs[k] = certify.Input(i)
 		}
 		recs, err := decide(ctx, xs, current)
 		if err != nil {
