@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +27,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "smoothadv")
+	// The binary lives outside bin/, so tell it where `make models` put the
+	// architectures.
+	models, err := filepath.Abs(filepath.Join("..", "..", "build", "models"))
+	if err == nil {
+		err = os.Setenv("SMOOTHADV_MODELS", models)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building smoothadv: %v\n%s", err, out)
 		os.Exit(1)
@@ -197,5 +208,39 @@ func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
 	smoothadv(t, append([]string{"merge", merged}, shards...)...)
 	if got, want := withoutTime(t, merged), withoutTime(t, whole); got != want {
 		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
+	}
+}
+
+// TestTrainSIGTERMStopsCleanly: SIGTERM during training stops between
+// batches with exit 143; log.txt holds whole lines of finished epochs only,
+// and --resume finishes the run with each epoch logged once.
+func TestTrainSIGTERMStopsCleanly(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "fashion-mnist", "fashion_cnn", out, "--epochs", "40", "--train-subset", "200",
+		"--test-subset", "500", "--batch", "50", "--device", "cpu", "--workers", "1"}
+	log := filepath.Join(out, "log.txt")
+	err, output := startAndSignal(t, rand.New(rand.NewPCG(3, 4)), log, 2, syscall.SIGTERM, args)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 143 || !strings.Contains(output, "stopped by SIGTERM") {
+		t.Fatalf("after SIGTERM: %v, want exit status 143 and a message\n%s", err, output)
+	}
+	b, _ := os.ReadFile(log)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatalf("after SIGTERM log.txt is torn:\n%s", b)
+	}
+	args[5] = "3" // --epochs: finish sooner
+	if n := lineCount(log) - 1; n >= 3 {
+		args[5] = fmt.Sprint(n + 1)
+	}
+	smoothadv(t, append(args, "--resume")...)
+	b, _ = os.ReadFile(log)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[1:]
+	for i, l := range lines {
+		if epoch := strings.SplitN(l, "\t", 2)[0]; epoch != fmt.Sprint(i) {
+			t.Errorf("log line %d is for epoch %s, want %d:\n%s", i+1, epoch, i, b)
+		}
+	}
+	if want, _ := strconv.Atoi(args[5]); len(lines) != want {
+		t.Errorf("log.txt has %d epochs, want %d:\n%s", len(lines), want, b)
 	}
 }
