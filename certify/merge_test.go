@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/filetest"
 )
 
 // certifyLine is a valid certify log line for index i.
@@ -208,7 +210,7 @@ func TestMergeRefuses(t *testing.T) {
 func TestMergeRefusesOutputAmongShards(t *testing.T) {
 	dir := t.TempDir()
 	paths := writeShards(t, dir, Selection{DatasetLen: 100, Skip: 10, Max: -1}, 2, true)
-	before := snapshot(t, dir)
+	before := filetest.Snapshot(t, dir)
 	t.Chdir(dir)
 	for _, out := range []string{paths[1], "shard1", "./x/../shard0"} {
 		_, err := Merge(out, paths, nil)
@@ -216,21 +218,7 @@ func TestMergeRefusesOutputAmongShards(t *testing.T) {
 			t.Errorf("Merge(%q): error %v, want one saying it is a shard", out, err)
 		}
 	}
-	if after := snapshot(t, dir); !reflect.DeepEqual(before, after) {
+	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(before, after) {
 		t.Errorf("folder changed by refused merges:\nbefore %v\nafter  %v", before, after)
 	}
-}
-
-// snapshot maps each file in dir to its content.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		out[e.Name()] = readFile(t, filepath.Join(dir, e.Name()))
-	}
-	return out
 }

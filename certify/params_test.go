@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/filetest"
 )
 
 var testSel = Selection{DatasetLen: 100, Skip: 10, Max: -1}
@@ -164,7 +166,7 @@ func TestOpenRunLogRefusesOtherParameters(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path, p := runLogFixture(t)
-			before := snapshot(t, filepath.Dir(path))
+			before := filetest.Snapshot(t, filepath.Dir(path))
 			tt.edit(&p)
 			_, _, err := OpenRunLog[CertifyRecord](path, p, true, true)
 			if err == nil {
@@ -175,7 +177,7 @@ func TestOpenRunLogRefusesOtherParameters(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if after := snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
+			if after := filetest.Snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
 				t.Errorf("refused resume changed files:\nbefore %v\nafter  %v", before, after)
 			}
 		})
@@ -261,7 +263,7 @@ func TestOpenRunLogRefusesModelAsOutput(t *testing.T) {
 	if _, _, err := OpenRunLog[CertifyRecord](model, p, false, false); err == nil || !strings.Contains(err.Error(), "is the model file") {
 		t.Errorf("run parameters over the model: error %v", err)
 	}
-	if got := snapshot(t, dir); !reflect.DeepEqual(got, map[string]string{"model.pt": "weights", "model.pt.json": "{}"}) {
+	if got := filetest.Snapshot(t, dir); !reflect.DeepEqual(got, map[string]string{"model.pt": "weights", "model.pt.json": "{}"}) {
 		t.Errorf("refusals changed the folder: %v", got)
 	}
 }
@@ -298,12 +300,12 @@ func TestOpenRunLogRefusesOtherKind(t *testing.T) {
 func TestOpenRunLogDamagedLogKeepsParameters(t *testing.T) {
 	path, p := runLogFixture(t)
 	writeFile(t, path, CertifyHeader+"\n"+certifyLine(0)+"xx\n"+certifyLine(10))
-	before := snapshot(t, filepath.Dir(path))
+	before := filetest.Snapshot(t, filepath.Dir(path))
 	p.Device = "cuda:3"
 	if _, _, err := OpenRunLog[CertifyRecord](path, p, true, false); err == nil || !strings.Contains(err.Error(), "damaged inside") {
 		t.Fatalf("error %v, want damage", err)
 	}
-	if after := snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
+	if after := filetest.Snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
 		t.Errorf("files changed: %v", after)
 	}
 }

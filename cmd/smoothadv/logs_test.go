@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/filetest"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 )
 
@@ -27,24 +28,6 @@ func refused(t *testing.T, args ...string) string {
 		t.Fatalf("smoothadv %s: %v, want exit status 1\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
-}
-
-// files maps each file in dir to its content.
-func files(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(b)
-	}
-	return out
 }
 
 // fourImages certifies Fashion-MNIST test images 0, 500, 1000 and 1500.
@@ -106,7 +89,7 @@ func TestCertifyResumeRefusesOtherParameters(t *testing.T) {
 	if err := os.WriteFile(out, log[:len(log)-3], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := files(t, dir)
+	before := filetest.Snapshot(t, dir)
 	sigma := fourImages(model, out, "--resume")
 	sigma[3] = "0.5"
 	for _, tt := range []struct {
@@ -126,7 +109,7 @@ func TestCertifyResumeRefusesOtherParameters(t *testing.T) {
 				t.Errorf("smoothadv %s:\n%s\nwant %q", strings.Join(tt.args[5:], " "), msg, w)
 			}
 		}
-		if after := files(t, dir); !reflect.DeepEqual(after, before) {
+		if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 			t.Fatalf("refused resume changed files:\nbefore %q\nafter  %q", before, after)
 		}
 	}
@@ -144,19 +127,19 @@ func TestCertifyResumeWithoutRunParameters(t *testing.T) {
 	out := filepath.Join(dir, "log.tsv")
 	smoothadv(t, fourImages(model, out)...)
 	whole := withoutTime(t, out)
-	lines := strings.SplitAfter(files(t, dir)["log.tsv"], "\n")
+	lines := strings.SplitAfter(filetest.Snapshot(t, dir)["log.tsv"], "\n")
 	if err := os.WriteFile(out, []byte(strings.Join(lines[:3], "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(out + ".json"); err != nil {
 		t.Fatal(err)
 	}
-	before := files(t, dir)
+	before := filetest.Snapshot(t, dir)
 	msg := refused(t, fourImages(model, out, "--resume")...)
 	if !strings.Contains(msg, "run parameters ("+out+".json) are missing") || !strings.Contains(msg, "--resume-unchecked continues it anyway") {
 		t.Errorf("message:\n%s", msg)
 	}
-	if after := files(t, dir); !reflect.DeepEqual(after, before) {
+	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Fatalf("refused resume changed files: %q", after)
 	}
 	smoothadv(t, fourImages(model, out, "--resume-unchecked")...)
@@ -192,11 +175,11 @@ func TestOutputIsAnInput(t *testing.T) {
 		{[]string{"import", ckpt, "--out", ckpt}, "--out " + ckpt + " is the checkpoint being imported"},
 		{[]string{"import", ckpt, "--out", filepath.Join(dir, ".", "checkpoint.pth.tar")}, "is the checkpoint being imported"},
 	} {
-		before := files(t, dir)
+		before := filetest.Snapshot(t, dir)
 		if msg := refused(t, tt.args...); !strings.Contains(msg, tt.want) {
 			t.Errorf("smoothadv %s:\n%s\nwant %q", strings.Join(tt.args, " "), msg, tt.want)
 		}
-		if after := files(t, dir); !reflect.DeepEqual(after, before) {
+		if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 			t.Errorf("smoothadv %s changed files", strings.Join(tt.args, " "))
 		}
 	}
@@ -214,7 +197,7 @@ func TestMergeRefusesIncompleteShards(t *testing.T) {
 		shards = append(shards, shard)
 	}
 	merged := filepath.Join(dir, "merged.tsv")
-	before := files(t, dir)
+	before := filetest.Snapshot(t, dir)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -227,7 +210,7 @@ func TestMergeRefusesIncompleteShards(t *testing.T) {
 		if msg := refused(t, tt.args...); !strings.Contains(msg, tt.want) {
 			t.Errorf("smoothadv %s:\n%s\nwant %q", strings.Join(tt.args, " "), msg, tt.want)
 		}
-		if after := files(t, dir); !reflect.DeepEqual(after, before) {
+		if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 			t.Errorf("smoothadv %s changed files", strings.Join(tt.args, " "))
 		}
 	}
@@ -285,7 +268,7 @@ func TestPredictResumeRefusesOtherAttack(t *testing.T) {
 	}
 	smoothadv(t, args()...)
 	dir := filepath.Join(root, "PGD_0.25_noise_0.25_mtest_1")
-	before := files(t, dir)
+	before := filetest.Snapshot(t, dir)
 	if _, ok := before["predictions.json"]; !ok {
 		t.Fatalf("no run parameters beside the predictions: %v", before)
 	}
@@ -293,7 +276,7 @@ func TestPredictResumeRefusesOtherAttack(t *testing.T) {
 	if !strings.Contains(msg, "attack.steps: 1 (the log) vs 2 (now)") {
 		t.Errorf("message:\n%s", msg)
 	}
-	if after := files(t, dir); !reflect.DeepEqual(after, before) {
+	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 		t.Errorf("refused resume changed files")
 	}
 	smoothadv(t, args("--resume", "--workers", "1")...)

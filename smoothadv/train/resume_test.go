@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/filetest"
 )
 
 const testHeader = "epoch\ttime\tlr\ttrainloss\ttestloss\ttrainacc\ttestacc"
@@ -113,7 +116,7 @@ func TestResumeRefusesChangedSettings(t *testing.T) {
 	if err := Run(context.Background(), c, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, c.OutDir)
+	before := filetest.Snapshot(t, c.OutDir)
 	changed := c
 	changed.Resume, changed.Epochs = true, 2
 	changed.Arch, changed.NoiseSD, changed.Attack, changed.NumSteps, changed.NumNoiseVec = "cifar_resnet20", 0.5, "DDN", 3, 1
@@ -127,41 +130,9 @@ func TestResumeRefusesChangedSettings(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	after := snapshot(t, c.OutDir)
-	if len(after) != len(before) {
-		t.Errorf("files %v after the refusal, %v before", keys(after), keys(before))
+	if after := filetest.Snapshot(t, c.OutDir); !reflect.DeepEqual(after, before) {
+		t.Errorf("the refusal changed OUTDIR: %d files before, %d after", len(before), len(after))
 	}
-	for name, b := range before {
-		if !bytes.Equal(after[name], b) {
-			t.Errorf("%s changed by the refusal", name)
-		}
-	}
-}
-
-// snapshot reads every file of dir.
-func snapshot(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[e.Name()] = b
-	}
-	return files
-}
-
-func keys(m map[string][]byte) []string {
-	var k []string
-	for n := range m {
-		k = append(k, n)
-	}
-	return k
 }
 
 // TestRunRecordReadsBack checks that the record written by a run decodes

@@ -6,10 +6,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
+	"github.com/smoothadv/smoothadv/internal/filetest"
 )
 
 // TestExampleReproducesTable2 runs configs/analysis/table2_cifar10.yaml and
@@ -187,13 +189,13 @@ func TestOutputsRefused(t *testing.T) {
 			if err := os.WriteFile(specPath, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := tree(t, dir)
+			before := filetest.Snapshot(t, dir)
 			if _, err := Load(specPath, tt.outDir); err == nil {
 				t.Fatal("spec accepted")
 			} else if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v\nwant one containing %q", err, tt.want)
 			}
-			if after := tree(t, dir); after != before {
+			if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
 				t.Errorf("files changed:\nbefore %s\nafter  %s", before, after)
 			}
 		})
@@ -217,28 +219,4 @@ func TestOutputsRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outDir, "sub", "x.csv")); err != nil {
 		t.Error(err)
 	}
-}
-
-// tree lists every file under dir with its content.
-func tree(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		b.WriteString(path + "\n")
-		if !d.IsDir() {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			b.Write(data)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }
