@@ -132,19 +132,26 @@ func startAndSignal(t *testing.T, rng *rand.Rand, out string, lines int, sig sys
 	return <-exited, output.String()
 }
 
+// uninterrupted certifies in one piece into a new folder and returns the
+// model, the folder and the log without its time column.
+func uninterrupted(t *testing.T) (model, dir, log string) {
+	t.Helper()
+	model = fashionModel(t)
+	dir = t.TempDir()
+	whole := filepath.Join(dir, "whole.tsv")
+	smoothadv(t, certifyArgs(model, whole)...)
+	if n := lineCount(whole); n != 21 {
+		t.Fatalf("uninterrupted log has %d lines, want 21", n)
+	}
+	return model, dir, withoutTime(t, whole)
+}
+
 // TestCertifyKilledAndResumedIsIdentical kills certify with SIGKILL at
 // random moments after output has started, resumes it each time, and
 // compares the finished log with an uninterrupted run: every line present
 // once, identical but for the time column.
 func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
-	model := fashionModel(t)
-	dir := t.TempDir()
-	whole := filepath.Join(dir, "whole.tsv")
-	smoothadv(t, certifyArgs(model, whole)...)
-	want := withoutTime(t, whole)
-	if n := lineCount(whole); n != 21 {
-		t.Fatalf("uninterrupted log has %d lines, want 21", n)
-	}
+	model, dir, want := uninterrupted(t)
 
 	rng := rand.New(rand.NewPCG(11, 12))
 	out := filepath.Join(dir, "killed.tsv")
@@ -166,10 +173,7 @@ func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
 // eviction) stops between examples with exit 143 and only complete lines;
 // the resumed log equals an uninterrupted run.
 func TestCertifySIGTERMStopsCleanly(t *testing.T) {
-	model := fashionModel(t)
-	dir := t.TempDir()
-	whole := filepath.Join(dir, "whole.tsv")
-	smoothadv(t, certifyArgs(model, whole)...)
+	model, dir, want := uninterrupted(t)
 
 	out := filepath.Join(dir, "stopped.tsv")
 	args := certifyArgs(model, out, "--group", "1")
@@ -186,7 +190,7 @@ func TestCertifySIGTERMStopsCleanly(t *testing.T) {
 		t.Fatalf("after SIGTERM the log is torn or complete:\n%s", b)
 	}
 	smoothadv(t, append(args, "--resume")...)
-	if got, want := withoutTime(t, out), withoutTime(t, whole); got != want {
+	if got := withoutTime(t, out); got != want {
 		t.Errorf("stopped and resumed:\n%s\nuninterrupted:\n%s", got, want)
 	}
 }
@@ -194,10 +198,7 @@ func TestCertifySIGTERMStopsCleanly(t *testing.T) {
 // TestShardedCertifyMergesToTheWholeRun: three shards merged give the
 // lines of the one-piece run.
 func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
-	model := fashionModel(t)
-	dir := t.TempDir()
-	whole := filepath.Join(dir, "whole.tsv")
-	smoothadv(t, certifyArgs(model, whole)...)
+	model, dir, want := uninterrupted(t)
 	var shards []string
 	for i := range 3 {
 		shard := filepath.Join(dir, fmt.Sprintf("shard%d.tsv", i))
@@ -206,7 +207,7 @@ func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
 	}
 	merged := filepath.Join(dir, "merged.tsv")
 	smoothadv(t, append([]string{"merge", merged}, shards...)...)
-	if got, want := withoutTime(t, merged), withoutTime(t, whole); got != want {
+	if got := withoutTime(t, merged); got != want {
 		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
 	}
 }
