@@ -38,7 +38,11 @@ type RunParams struct {
 	Alpha      float64 `json:"alpha"`
 	Seed       uint64  `json:"seed"`
 	Noise      string  `json:"noise"` // the scheme that draws the noise from the seed
-	Attack     *Attack `json:"attack,omitempty"`
+	// Precision of the base classifier's forward passes (fp32, bf16, fp16):
+	// another precision is another base classifier. Diff reads none (files
+	// written before it was recorded) as fp32, which was all there was.
+	Precision string  `json:"precision"`
+	Attack    *Attack `json:"attack,omitempty"`
 
 	// Informational: these may change when a run is resumed, as they do
 	// not change its results (the model file is known by its hash).
@@ -49,6 +53,9 @@ type RunParams struct {
 	Workers     int    `json:"workers"`
 	Group       int    `json:"group"`
 	Unoptimized bool   `json:"unoptimized"`
+	// ChannelsLast changes only the memory layout of the inputs (the
+	// fp32 counts agree, see smoothing's tests).
+	ChannelsLast bool `json:"channels_last"`
 }
 
 // Attack is the attack a predict run makes before PREDICT; radii in L2
@@ -66,7 +73,7 @@ type Attack struct {
 
 // informational lists the RunParams keys that may differ between the
 // parts of one run.
-var informational = []string{"model", "data_dir", "device", "batch", "workers", "group", "unoptimized"}
+var informational = []string{"model", "data_dir", "device", "batch", "workers", "group", "unoptimized", "channels_last"}
 
 // ParamsPath is the file that records the parameters of the log at path.
 func ParamsPath(log string) string { return log + ".json" }
@@ -133,6 +140,9 @@ func orNone(v string) string {
 // flatten maps each parameter's JSON name (parent.child when nested) to
 // its JSON value.
 func (p RunParams) flatten() map[string]string {
+	if p.Precision == "" {
+		p.Precision = "fp32"
+	}
 	b, _ := json.Marshal(p) // plain structs: cannot fail
 	var tree map[string]json.RawMessage
 	_ = json.Unmarshal(b, &tree)

@@ -56,6 +56,9 @@ func TestParamsDiff(t *testing.T) {
 	a := testParams(testSel, Shard{0, 2})
 	b := a
 	b.Device, b.Batch, b.Workers, b.Group, b.Unoptimized, b.Model, b.DataDir = "cuda:1", 7, 3, 2, true, "elsewhere.pt", "/data"
+	b.ChannelsLast = true
+	// A file without a precision was written before there was a choice: fp32.
+	a.Precision, b.Precision = "", "fp32"
 	if d := a.Diff(b, "a", "b"); len(d) != 0 {
 		t.Errorf("informational changes give differences %v", d)
 	}
@@ -163,6 +166,7 @@ func TestOpenRunLogRefusesOtherParameters(t *testing.T) {
 		{"input layer", func(p *RunParams) { p.Input = "center" }, []string{`normalization: "normalize" (the log) vs "center" (now)`}},
 		{"seed", func(p *RunParams) { p.Seed = 4 }, []string{"seed: 3 (the log) vs 4 (now)"}},
 		{"noise scheme", func(p *RunParams) { p.Noise = "other" }, []string{`noise: "test-noise" (the log) vs "other" (now)`}},
+		{"precision", func(p *RunParams) { p.Precision = "bf16" }, []string{`precision: "fp32" (the log) vs "bf16" (now)`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path, p := runLogFixture(t)
