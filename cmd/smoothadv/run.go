@@ -28,7 +28,8 @@ and analyses, skipping what is already done and resuming what was cut short. The
 the experiment: a table over the runs, their upper envelope and a plot, in OUT/NAME.
 
 Without -c it runs the built-in ` + experiment.DefaultFile + `: Gaussian augmentation
-beside SmoothAdv on Fashion-MNIST, about ten minutes on two CPU cores.
+beside SmoothAdv on Fashion-MNIST, in under five minutes on two CPU cores, ending with a
+sentence that says which certifies more of the same test images at radius 0.5.
 The configs folder has the paper's CIFAR-10 and ImageNet grids and Cohen et al.'s baseline.`,
 		Example: `  smoothadv run --out results/
   smoothadv run -c configs/cifar10_smoothadv_paper.yaml --dry-run

@@ -113,7 +113,17 @@ func (x *runner) analyzeExperiment() error {
 		return err
 	}
 	fmt.Fprintf(x.log, "certified accuracy of %d run(s); tables, envelope and plot in %s\n", len(logs), x.dir)
-	return loaded.Run(x.log)
+	if err := loaded.Run(x.log); err != nil {
+		return err
+	}
+	if r := a.CompareAt; r != nil {
+		if len(logs) < len(x.exp.Runs) {
+			fmt.Fprintf(x.log, "comparison at r = %g: waits until both runs are certified\n", *r)
+			return nil
+		}
+		return x.compareRuns(*r)
+	}
+	return nil
 }
 
 // Plan writes the runs, their folders and how far each has got under the

@@ -29,6 +29,7 @@
 //	  radii: "0:2.25:0.25"             # START:STOP:STEP, stop included
 //	  formats: [markdown, latex]       # latex, markdown, csv or text
 //	  plot: true
+//	  compare_at: 0.5                  # two runs only: a sentence on which certifies more at r = 0.5
 //	grid:                              # optional: every combination is one run
 //	  training.noise_sd: [0.12, 0.25]
 //	  training.num_steps: [2, 4]
@@ -140,6 +141,9 @@ type Analysis struct {
 	Radii   string   `yaml:"radii"`
 	Formats []string `yaml:"formats"`
 	Plot    bool     `yaml:"plot"`
+	// CompareAt, in an experiment of two runs, is the radius at which a
+	// sentence says which run certifies more of the same images.
+	CompareAt *float64 `yaml:"compare_at,omitempty"`
 }
 
 // CertifyDefaults are the reference's certify.py defaults.
@@ -205,6 +209,9 @@ func Parse(b []byte, source, dir string) (*Experiment, error) {
 	problems = append(problems, gridProblems...)
 	runs, runProblems := expand(cfg, grids, dir)
 	problems = append(problems, runProblems...)
+	if len(runProblems) == 0 {
+		problems = append(problems, cfg.Analysis.compareProblems(len(runs))...)
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s: %d problem(s):\n  %s", source, len(problems), strings.Join(problems, "\n  "))
 	}
@@ -421,6 +428,10 @@ func (c Config) clone() Config {
 		c.Certification.Sigma = &s
 	}
 	c.Analysis.Formats = slices.Clone(c.Analysis.Formats)
+	if c.Analysis.CompareAt != nil {
+		r := *c.Analysis.CompareAt
+		c.Analysis.CompareAt = &r
+	}
 	return c
 }
 

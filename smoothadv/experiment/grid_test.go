@@ -173,8 +173,12 @@ func TestConfigs(t *testing.T) {
 		"fashion_mnist_default.yaml": {2, func(t *testing.T, e *Experiment) {
 			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_64/noise_0.25"})
 			a, b := e.Runs[0].Config, e.Runs[1].Config
-			if a.Training.Epochs != b.Training.Epochs || a.Training.Batch != b.Training.Batch || !reflect.DeepEqual(a.Certification, b.Certification) {
+			if a.Training.Epochs != b.Training.Epochs || a.Training.Batch != b.Training.Batch || a.Training.TrainSubset != b.Training.TrainSubset ||
+				!reflect.DeepEqual(a.Certification, b.Certification) {
 				t.Error("the two runs differ in budget or certification")
+			}
+			if r := e.Config.Analysis.CompareAt; r == nil || *r != 0.5 {
+				t.Errorf("compare_at %v, want 0.5", r)
 			}
 		}},
 	}
