@@ -18,6 +18,8 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 
 	"github.com/wangkuiyi/gotorch"
 )
@@ -92,6 +94,30 @@ func SetNumThreads(n int) error {
 
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int { return int(C.tb_get_num_threads()) }
+
+// Allocator names the malloc that serves libtorch's CPU tensors: "tcmalloc"
+// when cmd/smoothadv's build linked it in (BENCHMARKS.md: glibc's malloc
+// maps and unmaps every large activation), else "glibc" or the library's file.
+func Allocator() string {
+	lib := C.GoString(C.tb_malloc_library())
+	switch {
+	case strings.Contains(lib, "tcmalloc"):
+		return "tcmalloc"
+	case strings.Contains(lib, "libc.so"):
+		return "glibc"
+	case lib == "":
+		return "unknown"
+	}
+	return lib
+}
+
+// UseCores sets libtorch's intra-op threads so that concurrent forward or
+// backward passes, each with that many threads, together use the cores
+// without oversubscribing them: max(1, cores / concurrent). A pip or conda
+// libtorch would otherwise give every pass all the cores.
+func UseCores(concurrent int) error {
+	return SetNumThreads(max(1, runtime.NumCPU()/max(concurrent, 1)))
+}
 
 // Version is the libtorch version the shim was compiled against.
 func Version() string { return C.GoString(C.tb_torch_version()) }

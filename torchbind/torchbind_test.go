@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -215,5 +216,22 @@ func TestUnknownDeviceIsAnError(t *testing.T) {
 	}
 	if _, err := NewGenerator("nonsense", 1); err == nil {
 		t.Fatal("no error for device nonsense")
+	}
+}
+
+// TestUseCores: concurrent passes times their intra-op threads never exceed
+// the cores, and each pass has at least one thread.
+func TestUseCores(t *testing.T) {
+	before := NumThreads()
+	defer SetNumThreads(before)
+	cores := runtime.NumCPU()
+	for _, c := range []int{1, 2, cores, 2 * cores} {
+		if err := UseCores(c); err != nil {
+			t.Fatal(err)
+		}
+		n := NumThreads()
+		if n < 1 || (c <= cores && n*c > cores) || (c == 1 && n != cores) {
+			t.Errorf("%d concurrent passes on %d cores: %d threads each", c, cores, n)
+		}
 	}
 }

@@ -6,6 +6,7 @@ package smoothing
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/smoothadv/smoothadv/certify"
@@ -42,17 +43,44 @@ type Sampler struct {
 	Shape      []int64 // C, H, W of one input
 	Seed       uint64
 	Workers    int
+	// Infer is the precision and memory format of the forward passes
+	// (the zero value: float32, contiguous). Reduced precision changes the
+	// base classifier, so certificates hold for that classifier. Other
+	// than the default, Model must be a *torchbind.Module (or embed one).
+	Infer torchbind.InferOptions
 	// Image returns input x's pixels, C*H*W values in [0, 1].
 	Image func(x certify.Input) ([]float32, error)
 
 	release []func()
 }
 
+// Workers is how many batches a sampler on device runs at once: requested,
+// or by default one per CPU core on a CPU (each pass on one thread beats
+// one pass on all of them there) and 1 on a GPU. It sets libtorch's
+// intra-op threads so that the workers together never use more threads
+// than there are cores.
+func Workers(requested int, device string) (int, error) {
+	workers := requested
+	if workers <= 0 {
+		workers = 1
+		if device == "cpu" {
+			workers = runtime.NumCPU()
+		}
+	}
+	return workers, torchbind.UseCores(workers)
+}
+
 // UseOptimized makes the sampler classify with a frozen copy of m
 // optimised for inference (2-4x faster on a CPU, BENCHMARKS.md), which the
-// sampler closes. m itself stays usable for attacks and training.
+// sampler closes. m itself stays usable for attacks and training. Under
+// reduced precision the copy is only frozen: the MKLDNN convolutions of
+// the optimised copy would run in float32 whatever autocast says.
 func (s *Sampler) UseOptimized(m *torchbind.Module) error {
-	fast, err := m.OptimizedForInference()
+	optimize := m.OptimizedForInference
+	if s.Infer.Precision != torchbind.FP32 && s.Infer.Precision != "" {
+		optimize = m.Frozen
+	}
+	fast, err := optimize()
 	if err != nil {
 		return fmt.Errorf("optimize model for inference: %w", err)
 	}
@@ -80,7 +108,28 @@ func (s *Sampler) validate() error {
 	case len(s.Shape) != 3:
 		return fmt.Errorf("input shape must be C, H, W, got %v", s.Shape)
 	}
+	if err := s.Infer.Precision.CheckDevice(s.Device); err != nil {
+		return err
+	}
+	if _, ok := s.Model.(inferrer); !ok && !s.Infer.Default() {
+		return fmt.Errorf("model %s: precision %s and channels-last need a TorchScript module", s.name(), s.Infer.Precision)
+	}
 	return nil
+}
+
+// inferrer is a classifier that runs in a chosen precision and memory
+// format (torchbind.Module).
+type inferrer interface {
+	InferWith(s *torchbind.Scope, x *torchbind.Tensor, o torchbind.InferOptions) *torchbind.Tensor
+}
+
+// infer is the model's logits on x, in the sampler's precision and memory
+// format.
+func (s *Sampler) infer(sc *torchbind.Scope, x *torchbind.Tensor) *torchbind.Tensor {
+	if s.Infer.Default() {
+		return s.Model.Infer(sc, x)
+	}
+	return s.Model.(inferrer).InferWith(sc, x, s.Infer) // validate checked the type
 }
 
 // SampleCounts counts the first num noisy predictions of stream (x, stage).
@@ -267,7 +316,7 @@ func (s *Sampler) countBatch(images *torchbind.Tensor, xs []certify.Input, stage
 		takes[i] = p.take
 	}
 	noisy := sc.NoisyCopies(images, copies, s.segments(xs, stage, pieces), noiseChunk, s.Sigma)
-	logits := s.Model.Infer(sc, noisy)
+	logits := s.infer(sc, noisy)
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("sampling batch: %w", err)
 	}

@@ -2,7 +2,6 @@ package smoothing
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/progress"
@@ -36,6 +35,12 @@ type JobOptions struct {
 	// Unoptimized samples with the model as loaded instead of a frozen copy
 	// optimised for inference (whose logits differ in the last bits).
 	Unoptimized bool
+	// Precision of the sampler's forward passes ("" is fp32). Certificates
+	// then hold for the base classifier in that precision.
+	Precision torchbind.Precision
+	// ChannelsLast passes the sampler's noisy inputs in channels-last memory
+	// format (the same values; convolutions may pick other kernels).
+	ChannelsLast bool
 
 	Out    string // the log file
 	Resume bool
@@ -87,6 +92,12 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 	if load.Device, err = torchbind.ResolveDevice(load.Device); err != nil {
 		return Job{}, nil, err
 	}
+	if o.Precision == "" {
+		o.Precision = torchbind.FP32
+	}
+	if err := o.Precision.CheckDevice(load.Device); err != nil {
+		return Job{}, nil, err
+	}
 	ds, err := data.Open(o.Dataset, o.DataDir, o.Split)
 	if err != nil {
 		return Job{}, nil, err
@@ -106,12 +117,10 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 	if err != nil {
 		return Job{}, nil, err
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = 1
-		if m.Device() == "cpu" {
-			workers = runtime.NumCPU()
-		}
+	workers, err := Workers(o.Workers, m.Device())
+	if err != nil {
+		m.Close()
+		return Job{}, nil, err
 	}
 	params, err := runParams(o, ds.Len(), shard, m, workers)
 	if err != nil {
@@ -121,6 +130,7 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 	sampler := &Sampler{
 		Model: m, Name: o.Model, Device: m.Device(), Sigma: o.Sigma, Batch: o.Batch, NumClasses: ds.NumClasses(),
 		Shape: input, Seed: o.Seed, Workers: workers,
+		Infer: torchbind.InferOptions{Precision: o.Precision, ChannelsLast: o.ChannelsLast},
 	}
 	if !o.Unoptimized {
 		if err := sampler.UseOptimized(m.Module); err != nil {

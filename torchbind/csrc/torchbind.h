@@ -34,7 +34,9 @@ void tb_free_string(char *s);
 
 /* ---- tensors ---- */
 void tb_tensor_free(tb_tensor t);
-/* Copies ndim-dimensional host data of the given dtype onto device. */
+/* Copies ndim-dimensional host data of the given dtype onto device; the
+ * caller may reuse data at once. A CUDA upload goes through pinned memory
+ * and does not wait for the device. */
 tb_error tb_tensor_from_host(const void *data, const int64_t *shape, int ndim, int dtype,
                              const char *device, tb_tensor *out);
 /* Copies a tensor (any device, made contiguous) into host memory of nbytes. */
@@ -104,6 +106,11 @@ tb_error tb_randn_like(tb_tensor a, double std, tb_generator g, tb_tensor *out);
 tb_error tb_randn(const int64_t *shape, int ndim, double std, tb_generator g, const char *device,
                   tb_tensor *out);
 tb_error tb_rand(const int64_t *shape, int ndim, tb_generator g, const char *device, tb_tensor *out);
+
+/* ---- runtime (runtime.cc) ---- */
+/* The file of the shared object whose malloc the process uses ("" if
+   unknown); static for the process's life. */
+const char *tb_malloc_library(void);
 
 /* ---- noise streams (noise.cc) ---- */
 /* Rows of *out are images[idx[p]] (takes[p] rows for piece p, in order) plus
@@ -201,6 +208,37 @@ tb_error tb_checkpoint_save(const char *path, int64_t epoch, const char *arch,
 /* ---- devices (device.cc) ---- */
 /* 1 when the shim was compiled against a libtorch with CUDA, else 0. */
 int tb_cuda_built(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* ---- reduced precision and memory format for inference (precision.cc) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum tb_precision { TB_PRECISION_FP32 = 0, TB_PRECISION_BF16 = 1, TB_PRECISION_FP16 = 2 };
+/* Runs the module on input without autograd, under autocast to the
+ * precision's dtype on the input's device (fp16 only on CUDA), with the input
+ * in channels-last memory format when channels_last != 0. *out is float32. */
+tb_error tb_module_infer_as(tb_module m, tb_tensor input, int precision, int channels_last, tb_tensor *out);
+/* A frozen eval-mode copy (BatchNorm folded into convolutions) without
+ * tb_module_optimize_for_inference's conversion to MKLDNN, whose prepacked
+ * convolutions autocast does not reach. */
+tb_error tb_module_freeze(tb_module m, tb_module *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* ---- conversions of the training step (convert.cc) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* a converted to dtype (a itself, shared, when it already has it). */
+tb_error tb_to_dtype(tb_tensor a, int dtype, tb_tensor *out);
 
 #ifdef __cplusplus
 }
