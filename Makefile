@@ -12,7 +12,10 @@ GO ?= go
 CXX ?= g++
 
 APT_PACKAGES := g++ libtorch-dev python3-torch python3-torchvision python3-scipy \
-	python3-statsmodels python3-yaml dataset-fashion-mnist
+	python3-statsmodels python3-yaml python3-numpy python3-pil ca-certificates dataset-fashion-mnist
+# Without recommends: they would add speech-recognition data, fonts and a GUI
+# stack; everything the build and the tests' python3 scripts import is listed
+# above or a hard dependency of it (ca-certificates: go mod download's HTTPS).
 # Files that show each package is installed (checked instead of dpkg -s, which is slow).
 APT_STAMP := $(BUILD)/.deps
 
@@ -49,7 +52,7 @@ $(APT_STAMP):
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages: $$missing"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	$(GO) mod download
 	@touch $@
