@@ -52,6 +52,11 @@ type Config struct {
 	// for evaluation).
 	InitNorm float64
 	Gamma    float64
+	// Checked says the caller has made sure, on the host, that the inputs
+	// lie in [0, 1] and the labels are among the classifier's classes (the
+	// trainer checks its batches as it loads them). The attack then skips
+	// those checks, which would wait for the device to read values back.
+	Checked bool
 }
 
 // From256 converts the reference's command-line units, 1/256 of the pixel
@@ -136,7 +141,7 @@ func (c Config) Attack(s *torchbind.Scope, model Classifier, inputs, labels, noi
 	if c.stein() && noise == nil {
 		return nil, errors.New("attack: the gradient-free attack needs noise")
 	}
-	b, err := newBatch(inputs, labels, noise, c.NoiseVectors)
+	b, err := newBatch(inputs, labels, noise, c.NoiseVectors, c.Checked)
 	if err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}

@@ -17,13 +17,15 @@ type batch struct {
 	clean         *torchbind.Tensor // the first copy of each image [images, size]
 	noise         *torchbind.Tensor // [images, m, size], or nil
 	labels        *torchbind.Tensor // int64 [images]
-	tiledLabels   *torchbind.Tensor // int64 [images*m], each label m times, for the Stein direction
+	tiledLabels   *torchbind.Tensor // int64 [images*m], each label m times, for the Stein direction; nil until needed
 	minLabel      int64
 	maxLabel      int64
 	checkedLogits bool
 }
 
-func newBatch(inputs, labels, noise *torchbind.Tensor, m int) (*batch, error) {
+// newBatch checks the tensors' shapes and, unless checked (see
+// Config.Checked), their values.
+func newBatch(inputs, labels, noise *torchbind.Tensor, m int, checked bool) (*batch, error) {
 	shape, _, err := inputs.Info()
 	if err != nil {
 		return nil, fmt.Errorf("inputs: %w", err)
@@ -32,7 +34,7 @@ func newBatch(inputs, labels, noise *torchbind.Tensor, m int) (*batch, error) {
 		return nil, fmt.Errorf("inputs of shape %v are not a non-empty batch of images tiled %d times", shape, m)
 	}
 	b := &batch{scope: torchbind.NewScope(), shape: shape, images: shape[0] / int64(m), m: int64(m)}
-	if err := b.fill(inputs, labels, noise); err != nil {
+	if err := b.fill(inputs, labels, noise, checked); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -40,8 +42,8 @@ func newBatch(inputs, labels, noise *torchbind.Tensor, m int) (*batch, error) {
 }
 
 // fill checks the tensors and makes the batch's views of them.
-func (b *batch) fill(inputs, labels, noise *torchbind.Tensor) error {
-	if err := b.setLabels(labels); err != nil {
+func (b *batch) fill(inputs, labels, noise *torchbind.Tensor, checked bool) error {
+	if err := b.setLabels(labels, checked); err != nil {
 		return err
 	}
 	if noise != nil {
@@ -50,22 +52,24 @@ func (b *batch) fill(inputs, labels, noise *torchbind.Tensor) error {
 		}
 	}
 	s := b.scope
-	if err := checkRange(s, inputs); err != nil {
-		return err
+	if !checked {
+		if err := checkRange(s, inputs); err != nil {
+			return err
+		}
 	}
 	b.tiled = s.Reshape(inputs, b.images, b.m, -1)
 	b.clean = s.Reshape(s.Narrow(b.tiled, 1, 0, 1), b.images, -1)
 	if noise != nil {
 		b.noise = s.Reshape(noise, b.images, b.m, -1)
 	}
-	b.tiledLabels = s.Reshape(s.Repeat(s.Reshape(labels, b.images, 1), 1, b.m), -1)
 	return s.Err()
 }
 
-// setLabels checks the labels' shape and notes their range, which the first
-// forward pass checks against the number of classes: an out-of-range label
-// would be a device-side assertion on a GPU, not an error.
-func (b *batch) setLabels(labels *torchbind.Tensor) error {
+// setLabels checks the labels' shape and (unless the caller has) notes their
+// range, which the first forward pass checks against the number of classes:
+// an out-of-range label would be a device-side assertion on a GPU, not an
+// error.
+func (b *batch) setLabels(labels *torchbind.Tensor, checked bool) error {
 	shape, dt, err := labels.Info()
 	if err != nil {
 		return fmt.Errorf("labels: %w", err)
@@ -73,11 +77,15 @@ func (b *batch) setLabels(labels *torchbind.Tensor) error {
 	if dt != torchbind.Int64 || !slices.Equal(shape, []int64{b.images}) {
 		return fmt.Errorf("labels must be int64 [%d], one per image, got %v %v", b.images, dt, shape)
 	}
+	b.labels = labels
+	if checked {
+		b.checkedLogits = true
+		return nil
+	}
 	ys, err := labels.Int64s()
 	if err != nil {
 		return fmt.Errorf("labels: %w", err)
 	}
-	b.labels = labels
 	b.minLabel, b.maxLabel = slices.Min(ys), slices.Max(ys)
 	return nil
 }
@@ -169,6 +177,9 @@ func (b *batch) gradient(s *torchbind.Scope, model Classifier, delta *torchbind.
 func (b *batch) steinDirection(s *torchbind.Scope, model Classifier, delta *torchbind.Tensor) *torchbind.Tensor {
 	logits := b.logits(s, model, delta)
 	// nll_loss of probabilities picks -softmax_y per row, as the reference does.
+	if b.tiledLabels == nil {
+		b.tiledLabels = b.scope.Reshape(b.scope.Repeat(b.scope.Reshape(b.labels, b.images, 1), 1, b.m), -1)
+	}
 	negP := s.NLLLoss(s.Softmax(logits, 1), b.tiledLabels, torchbind.ReduceNone)
 	return s.MeanDim(s.Mul(s.Reshape(negP, b.images, b.m, 1), b.noise), 1, false)
 }
@@ -192,23 +203,12 @@ func (b *batch) project(s *torchbind.Scope, delta *torchbind.Tensor, eps float64
 
 // unitRows scales each row of v to unit L2 norm. A zero row has no
 // direction, so it becomes a standard normal draw from g, unscaled, as in
-// the reference.
+// the reference. The draw is made for every row, needed or not: asking the
+// device whether any row is zero would wait for it every step.
 func unitRows(s *torchbind.Scope, v *torchbind.Tensor, g *torchbind.Generator) *torchbind.Tensor {
 	norms := s.Reshape(s.L2Norms(v), -1, 1)
-	unit := s.Div(v, norms)
 	zero := s.Eq(norms, s.ZerosLike(norms))
-	if s.Err() != nil {
-		return nil
-	}
-	n, err := s.Sum(s.ToFloat32(zero)).Item()
-	if err != nil {
-		s.Fail(err)
-		return nil
-	}
-	if n == 0 {
-		return unit
-	}
-	return s.Where(zero, s.RandnLike(v, 1, g), unit)
+	return s.Where(zero, s.RandnLike(v, 1, g), s.Div(v, norms))
 }
 
 // iterate runs steps, each in its own scope. step gets the carried tensors

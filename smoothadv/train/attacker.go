@@ -11,7 +11,8 @@ import (
 // initial norm, warm up over the first Warmup epochs to Epsilon.
 func newAttacker(cfg Config) (Attacker, error) {
 	base := attack.Config{Kind: cfg.Attack, Epsilon: attack.From256(cfg.Epsilon), Steps: cfg.NumSteps,
-		NoiseVectors: cfg.NumNoiseVec, NoGrad: cfg.NoGradAttack, InitNorm: attack.From256(cfg.Epsilon), Gamma: cfg.GammaDDN}
+		NoiseVectors: cfg.NumNoiseVec, NoGrad: cfg.NoGradAttack, InitNorm: attack.From256(cfg.Epsilon), Gamma: cfg.GammaDDN,
+		Checked: true} // batchTensors checks every batch
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}

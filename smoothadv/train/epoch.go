@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/torchbind"
@@ -17,35 +18,66 @@ import (
 // noise). Its random draws come from g; epoch sets the warm-up radius.
 type Attacker func(s *torchbind.Scope, model *torchbind.Module, g *torchbind.Generator, inputs, labels, noise *torchbind.Tensor, m, epoch int) *torchbind.Tensor
 
-// batchTensors copies a loaded batch to the device.
+// batchTensors checks a loaded batch and copies it to the device. The
+// checks are the attack's (pixels in [0, 1], labels among the model's
+// classes), made here on the host so that the attack need not read them
+// back from the device.
 func (t *Trainer) batchTensors(s *torchbind.Scope, b *data.Batch) (*torchbind.Tensor, *torchbind.Tensor) {
+	if err := checkBatch(b, t.model.Meta.NumClasses); err != nil {
+		s.Fail(err)
+		return nil, nil
+	}
 	sh := b.Shape
 	x := s.FromFloat32(b.Images, t.model.Device(), int64(b.Len()), int64(sh.C), int64(sh.H), int64(sh.W))
 	y := s.FromInt64(b.Labels, t.model.Device(), int64(b.Len()))
 	return x, y
 }
 
-// stride picks rows 0, m, 2m, ... of a tiled batch: one copy per image.
-func stride(s *torchbind.Scope, x *torchbind.Tensor, n, m int, device string) *torchbind.Tensor {
-	idx := make([]int64, n)
-	for i := range idx {
-		idx[i] = int64(i * m)
+func checkBatch(b *data.Batch, classes int) error {
+	for i, v := range b.Images {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("example %d: pixel value %v outside [0, 1]", b.Indices[i/b.Shape.Size()], v)
+		}
 	}
-	return s.IndexSelect(x, 0, s.FromInt64(idx, device, int64(n)))
+	for i, y := range b.Labels {
+		if y < 0 || y >= int64(classes) {
+			return fmt.Errorf("example %d: label %d outside the model's %d classes", b.Indices[i], y, classes)
+		}
+	}
+	return nil
 }
 
-func repeatEach(n, m int) []int64 {
-	r := make([]int64, n)
-	for i := range r {
-		r[i] = int64(m)
+// tile repeats each row of x (along dimension 0) m times consecutively, as
+// repeat_interleave does, but as a broadcast copy on the device: no index
+// tensor goes up from the host.
+func tile(s *torchbind.Scope, x *torchbind.Tensor, m int) *torchbind.Tensor {
+	if s.Err() != nil {
+		return nil
 	}
-	return r
+	shape := x.Shape()
+	tiled := append([]int64{shape[0] * int64(m)}, shape[1:]...)
+	return s.Reshape(s.Repeat(s.Reshape(x, shape[0], 1, -1), 1, int64(m), 1), tiled...)
 }
 
-// The streams of an epoch's torch generator.
+// firstCopies is rows 0, m, 2m, ... of a tiled batch x (one copy per image),
+// a strided view rather than a gather.
+func firstCopies(s *torchbind.Scope, x *torchbind.Tensor, m int) *torchbind.Tensor {
+	if s.Err() != nil {
+		return nil
+	}
+	shape := slices.Clone(x.Shape())
+	shape[0] /= int64(m)
+	return s.Reshape(s.Narrow(s.Reshape(x, shape[0], int64(m), -1), 1, 0, 1), shape...)
+}
+
+// The streams of an epoch's torch generators.
 const (
 	trainStream = iota
 	testStream
+	// attackDraws marks the generator of the attack's random directions
+	// (which replace a zero gradient): apart from the noise's, a step draws
+	// them whether or not a row needs one, without asking the device first.
+	attackDraws = 1 << 7
 )
 
 // useGenerator replaces the torch generator (noise and attacks) by one seeded
@@ -57,20 +89,24 @@ const (
 // reference's layout with no state to restore (or to get wrong on another
 // device).
 func (t *Trainer) useGenerator(epoch int, stream uint64) error {
-	seed := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)<<8|stream)).Uint64()
-	g, err := torchbind.NewGenerator(t.model.Device(), seed)
-	if err != nil {
-		return err
+	for _, g := range []struct {
+		gen    **torchbind.Generator
+		stream uint64
+	}{{&t.gen, stream}, {&t.attackGen, stream | attackDraws}} {
+		seed := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)<<8|g.stream)).Uint64()
+		next, err := torchbind.NewGenerator(t.model.Device(), seed)
+		if err != nil {
+			return err
+		}
+		(*g.gen).Close()
+		*g.gen = next
 	}
-	t.gen.Close()
-	t.gen = g
 	return nil
 }
 
-// correct counts argmax(logits) == labels.
-func correct(s *torchbind.Scope, logits, labels *torchbind.Tensor) (int, error) {
-	c, err := s.Sum(s.Eq(s.Argmax(logits, 1), labels)).Item()
-	return int(c), err
+// correct counts argmax(logits) == labels, on the device.
+func correct(s *torchbind.Scope, logits, labels *torchbind.Tensor) *torchbind.Tensor {
+	return s.Sum(s.Eq(s.Argmax(logits, 1), labels))
 }
 
 // attackMode freezes the model in eval mode for an attack and returns the
@@ -91,32 +127,30 @@ func (t *Trainer) attackMode() (func() error, error) {
 }
 
 // step is one optimizer step on the loss of logits against labels, scaled
-// by weight; it returns the (unscaled) loss and the number correct.
-func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, weight float64) (float64, int, error) {
+// by weight; it adds the (unscaled) loss and the accuracy to the meters.
+func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, weight float64, loss, acc *meter) error {
 	logits := t.model.Forward(s, inputs)
-	loss := s.CrossEntropy(logits, labels, torchbind.ReduceMean)
-	scaled := loss
+	l := s.CrossEntropy(logits, labels, torchbind.ReduceMean)
+	scaled := l
 	if weight != 1 {
-		scaled = s.MulScalar(loss, weight)
+		scaled = s.MulScalar(l, weight)
 	}
 	if err := s.Err(); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := t.opt.ZeroGrad(); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := scaled.Backward(); err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := t.opt.Step(); err != nil {
-		return 0, 0, err
+		return err
 	}
-	v, err := loss.Item()
-	if err != nil {
-		return 0, 0, err
-	}
-	c, err := correct(s, logits, labels)
-	return v, c, err
+	n := int(logits.Shape()[0])
+	loss.add(s, l, float64(n), n)
+	acc.add(s, correct(s, logits, labels), 100, n)
+	return s.Err()
 }
 
 // trainBatch trains on one loaded batch as train_pgd.py does: the batch is
@@ -133,19 +167,18 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 	if chunk == 0 {
 		return nil // fewer images than noise vectors: nothing to split, as the reference yields empty chunks
 	}
-	dev := t.model.Device()
 	var kept, keptLabels []*torchbind.Tensor
 	for c := 0; c < m; c++ {
 		xc := s.Narrow(x, 0, int64(c*chunk), int64(chunk))
 		yc := s.Narrow(y, 0, int64(c*chunk), int64(chunk))
-		inputs := s.RepeatInterleave(xc, repeatEach(chunk, m))
+		inputs := tile(s, xc, m)
 		noise := s.RandnLike(inputs, t.cfg.NoiseSD, t.gen)
 		if t.cfg.AdvTraining {
 			restore, err := t.attackMode()
 			if err != nil {
 				return err
 			}
-			inputs = t.attacker(s, t.model.Module, t.gen, inputs, yc, noise, m, epoch)
+			inputs = t.attacker(s, t.model.Module, t.attackGen, inputs, yc, noise, m, epoch)
 			if err := restore(); err != nil {
 				return err
 			}
@@ -154,28 +187,18 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 			return fmt.Errorf("chunk %d: %w", c, err)
 		}
 		if t.cfg.TrainMultiNoise {
-			labels := s.RepeatInterleave(yc, repeatEach(chunk, m))
-			v, n, err := t.step(s, s.Add(inputs, noise), labels, weight)
-			if err != nil {
+			if err := t.step(s, s.Add(inputs, noise), tile(s, yc, m), weight, loss, acc); err != nil {
 				return err
 			}
-			loss.add(v, chunk*m)
-			acc.add(100*float64(n)/float64(chunk*m), chunk*m)
 			continue
 		}
-		kept = append(kept, s.Add(stride(s, inputs, chunk, m, dev), stride(s, noise, chunk, m, dev)))
+		kept = append(kept, s.Add(firstCopies(s, inputs, m), firstCopies(s, noise, m)))
 		keptLabels = append(keptLabels, yc)
 	}
 	if t.cfg.TrainMultiNoise {
 		return s.Err()
 	}
-	v, n, err := t.step(s, s.Cat(0, kept...), s.Cat(0, keptLabels...), weight)
-	if err != nil {
-		return err
-	}
-	loss.add(v, chunk*m)
-	acc.add(100*float64(n)/float64(chunk*m), chunk*m)
-	return nil
+	return t.step(s, s.Cat(0, kept...), s.Cat(0, keptLabels...), weight, loss, acc)
 }
 
 // trainEpoch runs one epoch of training and returns the mean loss and
@@ -270,34 +293,24 @@ func (t *Trainer) testBatch(b *data.Batch, epoch int, loss, acc, accNoisy *meter
 	x, y := t.batchTensors(s, b)
 	noise := s.RandnLike(x, t.cfg.NoiseSD, t.gen)
 	n := b.Len()
-	// evaluate returns the loss and records the accuracy on inputs + noise.
-	evaluate := func(inputs *torchbind.Tensor, into *meter) (float64, error) {
+	// evaluate returns the loss on inputs + noise and adds the accuracy to acc.
+	evaluate := func(inputs *torchbind.Tensor, acc *meter) *torchbind.Tensor {
 		logits := t.model.Infer(s, s.Add(inputs, noise))
-		l, err := s.CrossEntropy(logits, y, torchbind.ReduceMean).Item()
-		if err != nil {
-			return 0, err
+		acc.add(s, correct(s, logits, y), 100, n)
+		return s.CrossEntropy(logits, y, torchbind.ReduceMean)
+	}
+	l := evaluate(x, accNoisy)
+	if t.cfg.AdvTraining && s.Err() == nil {
+		if err := t.model.SetRequiresGrad(false); err != nil {
+			return err
 		}
-		c, err := correct(s, logits, y)
-		into.add(100*float64(c)/float64(n), n)
-		return l, err
+		adv := t.attacker(s, t.model.Module, t.attackGen, x, y, noise, 1, epoch)
+		if err := t.model.SetRequiresGrad(true); err != nil {
+			return err
+		}
+		// With an attack the loss reported is the one under attack.
+		l = evaluate(adv, acc)
 	}
-	l, err := evaluate(x, accNoisy)
-	if err != nil || !t.cfg.AdvTraining {
-		loss.add(l, n)
-		return err
-	}
-	if err := t.model.SetRequiresGrad(false); err != nil {
-		return err
-	}
-	adv := t.attacker(s, t.model.Module, t.gen, x, y, noise, 1, epoch)
-	if err := t.model.SetRequiresGrad(true); err != nil {
-		return err
-	}
-	if err := s.Err(); err != nil {
-		return err
-	}
-	// With an attack the loss reported is the one under attack.
-	l, err = evaluate(adv, acc)
-	loss.add(l, n)
-	return err
+	loss.add(s, l, float64(n), n)
+	return s.Err()
 }

@@ -199,9 +199,8 @@ func (t *Trainer) close() {
 	if t.opt != nil {
 		t.opt.Close()
 	}
-	if t.gen != nil {
-		t.gen.Close()
-	}
+	t.gen.Close()
+	t.attackGen.Close()
 	if t.model != nil {
 		t.model.Close()
 	}

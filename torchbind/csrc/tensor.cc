@@ -12,10 +12,15 @@ void tb_tensor_free(tb_tensor t) { delete static_cast<at::Tensor *>(t); }
 tb_error tb_tensor_from_host(const void *data, const int64_t *shape, int ndim, int dtype,
                              const char *dev, tb_tensor *out) {
   return guard([&] {
+    auto d = device(dev);
     auto opts = at::TensorOptions().dtype(scalar_type(dtype));
-    // from_blob does not own data: clone into libtorch memory before moving.
-    auto host = at::from_blob(const_cast<void *>(data), dims(shape, ndim), opts).clone();
-    *out = wrap(host.to(device(dev)));
+    // data is the caller's: copy it into libtorch memory first. For a CUDA
+    // device that memory is pinned so the upload need not wait (the caching
+    // host allocator keeps the block until the copy has run); on the CPU the
+    // copy is the result.
+    auto host = at::empty(dims(shape, ndim), opts.pinned_memory(d.is_cuda()));
+    std::memcpy(host.data_ptr(), data, static_cast<size_t>(host.nbytes()));
+    *out = wrap(d.is_cuda() ? host.to(d, /*non_blocking=*/true) : host);
   });
 }
 
