@@ -48,7 +48,7 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
 	fs.BoolVar(&o.Unoptimized, "unoptimized", false, "sample with the scripted model, not a copy optimised for inference")
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's loop ("" to skip)`)
-	cmd.AddCommand(certifyCmd)
+	cmd.AddCommand(certifyCmd, newBenchTrainCmd())
 	return cmd
 }
 

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const python = "/usr/bin/python3"
+
+func fashionCNN(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("..", "..", "build", "models")
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", dir)
+	}
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("no %s to run the reference: %v", python, err)
+	}
+	return filepath.Join(dir, "fashion_cnn.pt")
+}
+
+// TestTrainStepMatchesReference times every configuration on both sides
+// without noise: the training step is then deterministic, so the first
+// batch's loss (its m chunks each after the previous chunk's SGD step, the
+// attack in eval mode on BatchNorm statistics those steps updated) must be
+// PyTorch's on the same weights and batch. At the reference's lr 0.1 this
+// tiny random batch's loss explodes after a step, the attack's averaged
+// softmax falls below its 1e-20 clamp, and PGD replaces the zero gradient
+// by a random draw, which differs between the sides; lr 0.01 keeps the
+// loss near 3 and the weights still move.
+func TestTrainStepMatchesReference(t *testing.T) {
+	model := fashionCNN(t)
+	rs, err := RunTrain(context.Background(), TrainOptions{Model: model, Device: "cpu", Batch: 4, Steps: 1, Warmup: 1,
+		NoiseSD: 0, Epsilon: 128, LR: 0.01, Python: python})
+	for _, r := range rs {
+		t.Logf("%+v", r)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != len(TrainConfigs) {
+		t.Fatalf("%d results, want one per configuration (%d)", len(rs), len(TrainConfigs))
+	}
+	for i, r := range rs {
+		if r.Config != TrainConfigs[i] {
+			t.Errorf("result %d is %+v, want %+v", i, r.Config, TrainConfigs[i])
+		}
+		for _, s := range []TrainSide{r.Ours, r.Reference} {
+			if !(s.SecondsPerBatch > 0) || s.Threads < 1 || s.Allocator == "" || s.Torch == "" {
+				t.Errorf("%s: incomplete measurement %+v", r.Config.Name, s)
+			}
+		}
+		if d := math.Abs(r.Ours.FirstLoss - r.Reference.FirstLoss); !(d <= 1e-4*math.Abs(r.Reference.FirstLoss)) {
+			t.Errorf("%s: first batch's loss %.6f, reference %.6f", r.Config.Name, r.Ours.FirstLoss, r.Reference.FirstLoss)
+		}
+	}
+}
+
+func TestTrainOptionsRefused(t *testing.T) {
+	good := TrainOptions{Model: "unused.pt", Device: "cpu", Batch: 8, Steps: 1, Warmup: 1, NoiseSD: 0.25, Epsilon: 128, LR: 0.1}
+	for _, c := range []struct {
+		change func(*TrainOptions)
+		want   string
+	}{
+		{func(o *TrainOptions) { o.Batch = 0 }, "batch 0, want >= 1"},
+		{func(o *TrainOptions) { o.Steps = 0 }, "steps 0, want >= 1"},
+		{func(o *TrainOptions) { o.Warmup = 0 }, "warm-up steps 0, want >= 1"},
+		{func(o *TrainOptions) { o.NoiseSD = math.NaN() }, "noise sd NaN"},
+		{func(o *TrainOptions) { o.Epsilon = 0 }, "epsilon 0, want a number in (0, 1e6)"},
+		{func(o *TrainOptions) { o.LR = math.Inf(1) }, "lr +Inf, want a number in (0, 1e6)"},
+		{func(o *TrainOptions) { o.Threads = -1 }, "threads -1, want >= 0"},
+		{func(o *TrainOptions) { o.Configs = []string{"pgd"} }, `configuration "pgd", want one of gaussian, pgd-t2-m2, pgd-t10-m4`},
+		{func(o *TrainOptions) { o.Batch = 6 }, "batch 6 is not a multiple of pgd-t10-m4's 4 noise vectors"},
+	} {
+		o := good
+		c.change(&o)
+		_, err := RunTrain(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one containing %q", o, err, c.want)
+		}
+	}
+}
