@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +14,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	cfg := train.Defaults()
 	var mf modelFlags
-	var gpu, experimentFile, out string
+	var gpu, experimentFile, out, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "train DATASET ARCH OUTDIR | train -c EXPERIMENT.yaml",
 		Short: "Train a base classifier: Gaussian augmentation or SmoothAdv adversarial training",
@@ -45,6 +47,13 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 			cfg.Device, cfg.Normalization = device, mf.normalization
 			if cfg.UseUnlabelled && cfg.UnlabelledPath == "" {
 				return fmt.Errorf("--use-unlabelled needs --unlabelled-path (the pseudo-labelled pickle)")
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			return train.Run(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
@@ -84,7 +93,25 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of initialisation, shuffling, augmentation and noise")
 	fs.IntVar(&cfg.TrainSubset, "train-subset", cfg.TrainSubset, "train on every k-th training image (1: all, as the reference)")
 	fs.IntVar(&cfg.TestSubset, "test-subset", cfg.TestSubset, "test each epoch on every k-th test image (1: all, as the reference)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write Go's CPU profile of the run to this file (go tool pprof); libtorch's own threads show as _ExternalCode")
 	return cmd
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path and returns the
+// function that stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func init() { commands = append(commands, newTrainCmd) }
