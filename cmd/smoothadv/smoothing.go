@@ -53,6 +53,25 @@ type smoothingFlags struct {
 	workers          int
 	group            int
 	unoptimized      bool
+	infer            inferFlags
+}
+
+// inferFlags say how the sampler runs its forward passes; certify, predict
+// and bench certify share them.
+type inferFlags struct {
+	precision    string
+	channelsLast bool
+}
+
+func (f *inferFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.precision, "precision", "fp32", "precision of the sampler's forward passes: fp32, bf16 (autocast, cpu or cuda) "+
+		"or fp16 (autocast, cuda only); the certificate then holds for the base classifier run in that precision")
+	fs.BoolVar(&f.channelsLast, "channels-last", false, "give the sampler's model its noisy inputs in channels-last memory format (same values)")
+}
+
+func (f *inferFlags) options() (torchbind.InferOptions, error) {
+	p, err := torchbind.ParsePrecision(f.precision)
+	return torchbind.InferOptions{Precision: p, ChannelsLast: f.channelsLast}, err
 }
 
 func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
@@ -73,6 +92,7 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once (0: one per CPU core on cpu, 1 on cuda)")
 	fs.BoolVar(&f.unoptimized, "unoptimized", false, "sample with the model as loaded, not a frozen copy optimised for inference")
 	fs.IntVar(&f.group, "group", 0, "examples sampled together in shared batches (0: enough to fill a batch)")
+	f.infer.register(fs)
 }
 
 // setup opens the dataset and model, and builds the job's sampler and
@@ -93,10 +113,15 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, che
 	if err != nil {
 		return smoothing.Job{}, nil, err
 	}
+	infer, err := f.infer.options()
+	if err != nil {
+		return smoothing.Job{}, nil, err
+	}
 	job, m, err := smoothing.NewJob(smoothing.JobOptions{
 		Dataset: datasetName, DataDir: f.dataDir, Split: f.split, Skip: f.skip, Max: f.max, Shard: shard,
 		Model: modelPath, Load: f.loadOptions(),
 		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
+		Precision: infer.Precision, ChannelsLast: infer.ChannelsLast,
 		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Progress: progress.ForStderr("example"),
 	})
 	return job, m, err

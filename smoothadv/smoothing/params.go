@@ -27,7 +27,7 @@ func runParams(o JobOptions, datasetLen int, shard certify.Shard, m *models.Mode
 		ModelHash: hash, Arch: m.Meta.Arch, Input: m.Meta.Normalization,
 		Sigma: o.Sigma, Seed: o.Seed, Noise: NoiseScheme,
 		Model: o.Model, DataDir: o.DataDir, Device: m.Device(), Batch: o.Batch, Workers: workers, Group: o.Group,
-		Unoptimized: o.Unoptimized,
+		Unoptimized: o.Unoptimized, Precision: string(o.Precision), ChannelsLast: o.ChannelsLast,
 	}, nil
 }
 
