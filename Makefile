@@ -11,7 +11,7 @@ PY := /usr/bin/python3
 GO ?= go
 CXX ?= g++
 
-APT_PACKAGES := g++ libtorch-dev python3-torch python3-torchvision python3-scipy \
+APT_PACKAGES := g++ libtorch-dev libtcmalloc-minimal4 python3-torch python3-torchvision python3-scipy \
 	python3-statsmodels python3-yaml python3-numpy python3-pil ca-certificates dataset-fashion-mnist
 # Without recommends: they would add speech-recognition data, fonts and a GUI
 # stack; everything the build and the tests' python3 scripts import is listed
@@ -47,7 +47,7 @@ MODELS_STAMP := $(BUILD)/models/manifest.json
 
 all: binary models
 
-$(APT_STAMP):
+$(APT_STAMP): Makefile
 	@mkdir -p $(BUILD)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

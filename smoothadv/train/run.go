@@ -37,6 +37,10 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
+	// One training step runs at a time: it may use every core.
+	if err := torchbind.UseCores(1); err != nil {
+		return nil, 0, err
+	}
 	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch")}
 	ok := false
 	defer func() {
