@@ -12,6 +12,7 @@ func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks"}
 	var o bench.Options
 	var mf modelFlags
+	var inf inferFlags
 	certifyCmd := &cobra.Command{
 		Use:   "certify MODEL",
 		Short: "Time CERTIFY's sampling: images/s and forward passes/s, beside the Python reference's loop",
@@ -22,12 +23,16 @@ func newBenchCmd() *cobra.Command {
 				return err
 			}
 			o.Model, o.Device = args[0], device
+			if o.Infer, err = inf.options(); err != nil {
+				return err
+			}
 			rs, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "model %s, N0 %d, N %d, batch %d, sigma %g, %d images\n", o.Model, o.N0, o.N, o.Batch, o.Sigma, o.Images)
+			fmt.Fprintf(out, "model %s, N0 %d, N %d, batch %d, sigma %g, %d images, precision %s, channels-last %v\n",
+				o.Model, o.N0, o.N, o.Batch, o.Sigma, o.Images, o.Infer.Precision, o.Infer.ChannelsLast)
 			fmt.Fprintf(out, "%-62s %10s %12s %16s\n", "sampler", "s/image", "images/s", "forward passes/s")
 			for _, r := range rs {
 				fmt.Fprintf(out, "%-62s %10.3f %12.3f %16.0f\n", r.Name, r.Seconds/float64(r.Images), r.ImagesPerSecond, r.SamplesPerSecond)
@@ -47,6 +52,7 @@ func newBenchCmd() *cobra.Command {
 	fs.Float64Var(&o.Sigma, "sigma", 0.25, "noise level")
 	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
 	fs.BoolVar(&o.Unoptimized, "unoptimized", false, "sample with the scripted model, not a copy optimised for inference")
+	inf.register(fs)
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's loop ("" to skip)`)
 	cmd.AddCommand(certifyCmd, newBenchTrainCmd())
 	return cmd

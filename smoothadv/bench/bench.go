@@ -16,6 +16,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // Options of a certification benchmark.
@@ -30,6 +31,9 @@ type Options struct {
 	// Unoptimized samples with the scripted model rather than a copy
 	// optimised for inference.
 	Unoptimized bool
+	// Infer is our sampler's precision and memory format (the reference
+	// runs in float32).
+	Infer torchbind.InferOptions
 	// Python runs the reference's loop with this interpreter ("" skips it).
 	Python string
 }
@@ -73,6 +77,9 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
+	if err := opt.Infer.Precision.CheckDevice(opt.Device); err != nil {
+		return nil, err
+	}
 	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
 	if err != nil {
 		return nil, err
@@ -99,7 +106,7 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 		}
 	}
 	s := &smoothing.Sampler{Model: m, Device: m.Device(), Sigma: opt.Sigma, Batch: opt.Batch,
-		NumClasses: m.Meta.NumClasses, Shape: shape, Workers: workers,
+		NumClasses: m.Meta.NumClasses, Shape: shape, Workers: workers, Infer: opt.Infer,
 		Image: func(x certify.Input) ([]float32, error) { return images[x], nil }}
 	defer s.Close()
 	if !opt.Unoptimized {
@@ -123,10 +130,21 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 			return nil, err
 		}
 	}
-	name := fmt.Sprintf("smoothadv (%s, %d workers, packed)", m.Device(), workers)
-	if !opt.Unoptimized {
-		name = fmt.Sprintf("smoothadv (%s, %d workers, packed, optimized)", m.Device(), workers)
+	name := fmt.Sprintf("smoothadv (%s, %d workers, packed", m.Device(), workers)
+	reduced := opt.Infer.Precision != torchbind.FP32 && opt.Infer.Precision != ""
+	switch {
+	case !opt.Unoptimized && reduced:
+		name += ", frozen" // see Sampler.UseOptimized
+	case !opt.Unoptimized:
+		name += ", optimized"
 	}
+	if reduced {
+		name += ", " + string(opt.Infer.Precision)
+	}
+	if opt.Infer.ChannelsLast {
+		name += ", channels-last"
+	}
+	name += ")"
 	out := []Result{result(name, opt.Images, opt.N0+opt.N, time.Since(start).Seconds())}
 	if opt.Python != "" {
 		ref, err := reference(ctx, opt)
@@ -143,7 +161,7 @@ func reference(ctx context.Context, opt Options) (Result, error) {
 	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_sampling.py")
 	cmd := exec.CommandContext(ctx, opt.Python, script, "--model", opt.Model, "--images", strconv.Itoa(opt.Images),
 		"--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N), "--batch", strconv.Itoa(opt.Batch),
-		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64))
+		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64), "--device", opt.Device)
 	b, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -155,10 +173,11 @@ func reference(ctx context.Context, opt Options) (Result, error) {
 		Seconds float64 `json:"seconds"`
 		Threads int     `json:"threads"`
 		Torch   string  `json:"torch"`
+		Device  string  `json:"device"`
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Result{}, fmt.Errorf("reference loop printed %q: %w", b, err)
 	}
-	name := fmt.Sprintf("python reference (torch %s, cpu, %d thread(s))", r.Torch, r.Threads)
+	name := fmt.Sprintf("python reference (torch %s, %s, %d thread(s))", r.Torch, r.Device, r.Threads)
 	return result(name, opt.Images, opt.N0+opt.N, r.Seconds), nil
 }

@@ -6,7 +6,7 @@ The loop is the reference's: for each image, N0 then N samples in batches of
 `batch`: repeat x, add randn_like * sigma, argmax of the eager nn.Module's
 logits, counts on the host; eval mode, no grad. Prints one JSON line.
 
-Usage: reference_sampling.py --model M.pt --images K --n0 100 --n N --batch B --sigma S
+Usage: reference_sampling.py --model M.pt --images K --n0 100 --n N --batch B --sigma S [--device cuda:0]
 """
 import argparse
 import json
@@ -43,6 +43,7 @@ def main():
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--sigma", type=float, default=0.25)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu")
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -51,18 +52,21 @@ def main():
     meta = json.loads(extra["smoothadv.json"])
     model = build(meta["arch"])
     model.load_state_dict(scripted.state_dict())
-    model.eval()
+    model.to(args.device).eval()
     _, shape, classes, _, _, _, _ = ARCHS[meta["arch"]]
     torch.manual_seed(0)
-    images = torch.rand([args.images] + shape)
+    images = torch.rand([args.images] + shape).to(args.device)
     start = time.perf_counter()
     for i in range(args.images):
         x = images[i:i + 1]
         sample_noise(model, x, args.n0, args.batch, args.sigma, classes)
         sample_noise(model, x, args.n, args.batch, args.sigma, classes)
+    if images.is_cuda:
+        torch.cuda.synchronize()
     secs = time.perf_counter() - start
     print(json.dumps({"images": args.images, "seconds": secs, "seconds_per_image": secs / args.images,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                      "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "device": str(images.device)}))
 
 
 if __name__ == "__main__":
