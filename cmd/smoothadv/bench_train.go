@@ -39,7 +39,8 @@ func newBenchTrainCmd() *cobra.Command {
 	fs.Float64Var(&o.NoiseSD, "noise-sd", 0.25, "Gaussian noise level")
 	fs.Float64Var(&o.Epsilon, "epsilon", 128, "PGD's L2 radius in units of 1/256, as the reference's flag")
 	fs.Float64Var(&o.LR, "lr", 0.1, "SGD's learning rate (momentum 0.9 and weight decay 1e-4, as the reference's)")
-	fs.IntVar(&o.Threads, "threads", 0, "intra-op threads for both sides (0: each side's default)")
+	fs.IntVar(&o.Threads, "threads", 0, "our intra-op threads (0: as smoothadv train sets them)")
+	fs.IntVar(&o.ReferenceThreads, "reference-threads", 0, "the reference's intra-op threads (0: as many as ours; -1: torch's default)")
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's step ("" to skip)`)
 	return cmd
 }

@@ -46,9 +46,11 @@ type TrainOptions struct {
 	NoiseSD float64
 	Epsilon float64 // attack radius in 1/256 units, as the reference's flag
 	LR      float64 // SGD's learning rate (momentum and weight decay are the reference's)
-	// Threads sets both sides' intra-op threads; 0 leaves each side at its
-	// default, as a user runs it.
+	// Threads sets our intra-op threads; 0: as smoothadv train sets them.
 	Threads int
+	// ReferenceThreads sets the reference's: 0 gives it as many as ours
+	// (equal threads), -1 leaves torch's default.
+	ReferenceThreads int
 	// Python runs the reference's step with this interpreter ("" skips it).
 	Python string
 }
@@ -68,7 +70,9 @@ func (o TrainOptions) check() ([]TrainConfig, error) {
 	case !(o.LR > 0 && o.LR < 1e6):
 		return nil, fmt.Errorf("bench: lr %v, want a number in (0, 1e6)", o.LR)
 	case o.Threads < 0:
-		return nil, fmt.Errorf("bench: threads %d, want >= 0 (0: each side's default)", o.Threads)
+		return nil, fmt.Errorf("bench: threads %d, want >= 0 (0: as smoothadv train sets them)", o.Threads)
+	case o.ReferenceThreads < -1:
+		return nil, fmt.Errorf("bench: reference threads %d, want >= -1 (0: as many as ours, -1: torch's default)", o.ReferenceThreads)
 	}
 	out := TrainConfigs
 	if len(o.Configs) > 0 {
@@ -130,11 +134,6 @@ func RunTrain(ctx context.Context, opt TrainOptions) ([]TrainResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opt.Threads > 0 {
-		if err := torchbind.SetNumThreads(opt.Threads); err != nil {
-			return nil, err
-		}
-	}
 	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
 	if err != nil {
 		return nil, err
@@ -160,7 +159,11 @@ func RunTrain(ctx context.Context, opt TrainOptions) ([]TrainResult, error) {
 		}
 		r := TrainResult{Config: c, Ours: ours}
 		if opt.Python != "" {
-			if r.Reference, err = timeReference(ctx, opt, c, files); err != nil {
+			threads := opt.ReferenceThreads
+			if threads == 0 {
+				threads = ours.Threads
+			}
+			if r.Reference, err = timeReference(ctx, opt, c, files, max(threads, 0)); err != nil {
 				return out, fmt.Errorf("%s: %w", c.Name, err)
 			}
 		}
@@ -225,6 +228,11 @@ func timeOurs(opt TrainOptions, c TrainConfig, b *data.Batch) (TrainSide, error)
 		return TrainSide{}, err
 	}
 	defer s.Close()
+	if opt.Threads > 0 {
+		if err := torchbind.SetNumThreads(opt.Threads); err != nil {
+			return TrainSide{}, err
+		}
+	}
 	side := TrainSide{Threads: torchbind.NumThreads(), Allocator: torchbind.Allocator(), Torch: torchbind.Version()}
 	for i := 0; i < opt.Warmup; i++ {
 		if err := s.Step(b); err != nil {
@@ -245,7 +253,9 @@ func timeOurs(opt TrainOptions, c TrainConfig, b *data.Batch) (TrainSide, error)
 	return side, nil
 }
 
-func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batchFiles) (TrainSide, error) {
+// timeReference runs the reference's step with threads intra-op threads
+// (0: torch's default).
+func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batchFiles, threads int) (TrainSide, error) {
 	// The script lives in the source tree, two levels above build/models.
 	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_train.py")
 	cfg := opt.trainConfig(c)
@@ -254,7 +264,7 @@ func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batch
 		"--device", opt.Device, "--batch", strconv.Itoa(opt.Batch), "--steps", strconv.Itoa(opt.Steps),
 		"--warmup", strconv.Itoa(opt.Warmup), "--noise-sd", g(cfg.NoiseSD), "--m", strconv.Itoa(c.NoiseVecs),
 		"--attack-steps", strconv.Itoa(c.AttackSteps), "--epsilon", g(cfg.Epsilon), "--lr", g(cfg.LR),
-		"--momentum", g(cfg.Momentum), "--weight-decay", g(cfg.WeightDecay), "--threads", strconv.Itoa(opt.Threads)}
+		"--momentum", g(cfg.Momentum), "--weight-decay", g(cfg.WeightDecay), "--threads", strconv.Itoa(threads)}
 	if cfg.TrainMultiNoise {
 		args = append(args, "--multi-noise")
 	}

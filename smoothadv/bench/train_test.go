@@ -54,6 +54,9 @@ func TestTrainStepMatchesReference(t *testing.T) {
 				t.Errorf("%s: incomplete measurement %+v", r.Config.Name, s)
 			}
 		}
+		if r.Reference.Threads != r.Ours.Threads {
+			t.Errorf("%s: the reference ran %d threads, ours %d: want equal by default", r.Config.Name, r.Reference.Threads, r.Ours.Threads)
+		}
 		if d := math.Abs(r.Ours.FirstLoss - r.Reference.FirstLoss); !(d <= 1e-4*math.Abs(r.Reference.FirstLoss)) {
 			t.Errorf("%s: first batch's loss %.6f, reference %.6f", r.Config.Name, r.Ours.FirstLoss, r.Reference.FirstLoss)
 		}
@@ -73,6 +76,7 @@ func TestTrainOptionsRefused(t *testing.T) {
 		{func(o *TrainOptions) { o.Epsilon = 0 }, "epsilon 0, want a number in (0, 1e6)"},
 		{func(o *TrainOptions) { o.LR = math.Inf(1) }, "lr +Inf, want a number in (0, 1e6)"},
 		{func(o *TrainOptions) { o.Threads = -1 }, "threads -1, want >= 0"},
+		{func(o *TrainOptions) { o.ReferenceThreads = -2 }, "reference threads -2, want >= -1"},
 		{func(o *TrainOptions) { o.Configs = []string{"pgd"} }, `configuration "pgd", want one of gaussian, pgd-t2-m2, pgd-t10-m4`},
 		{func(o *TrainOptions) { o.Batch = 6 }, "batch 6 is not a multiple of pgd-t10-m4's 4 noise vectors"},
 	} {

@@ -37,8 +37,7 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
-	// One training step runs at a time: it may use every core.
-	if err := torchbind.UseCores(1); err != nil {
+	if err := useTrainingThreads(); err != nil {
 		return nil, 0, err
 	}
 	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch")}
@@ -89,6 +88,10 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	ok = true
 	return t, start, nil
 }
+
+// useTrainingThreads sets libtorch's intra-op threads for training: one
+// step runs at a time, so it may use every core.
+func useTrainingThreads() error { return torchbind.UseCores(1) }
 
 // openModel makes the model and optimizer: resumed from the output
 // directory, started from a pretrained model, or freshly initialised.

@@ -17,12 +17,16 @@ type Stepper struct {
 }
 
 // NewStepper trains model (which the Stepper does not own) with cfg's
-// optimizer, noise, attack and noise vectors. Only the settings of the step
-// are checked: cfg's data, epochs and output directory are not used.
+// optimizer, noise, attack and noise vectors, and sets libtorch's threads as
+// Run does. Only the settings of the step are checked: cfg's data, epochs and
+// output directory are not used.
 func NewStepper(cfg Config, model *models.Model) (*Stepper, error) {
 	cfg.Dataset, cfg.Arch, cfg.OutDir, cfg.Epochs, cfg.Device = "-", model.Meta.Arch, "-", 1, model.Device()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid training configuration:\n%w", err)
+	}
+	if err := useTrainingThreads(); err != nil {
+		return nil, err
 	}
 	params, err := model.Parameters()
 	if err != nil {
