@@ -19,7 +19,10 @@ APT_PACKAGES := g++ libtorch-dev libtcmalloc-minimal4 python3-torch python3-torc
 # Files that show each package is installed (checked instead of dpkg -s, which is slow).
 APT_STAMP := $(BUILD)/.deps
 
+# gpu-check makes its own (from python's libtorch) and must not install anything.
+ifneq ($(MAKECMDGOALS),gpu-check)
 -include $(BUILD)/torch.mk
+endif
 
 GOTORCH_MOD := github.com/wangkuiyi/gotorch
 GOTORCH_DIR = $(shell $(GO) list -m -f '{{.Dir}}' $(GOTORCH_MOD))
@@ -43,7 +46,7 @@ TORCHBIND_LIST := $(BUILD)/torchbind/sources
 $(shell mkdir -p $(BUILD)/torchbind && (echo $(TORCHBIND_SRCS) | cmp -s - $(TORCHBIND_LIST) || echo $(TORCHBIND_SRCS) > $(TORCHBIND_LIST)))
 MODELS_STAMP := $(BUILD)/models/manifest.json
 
-.PHONY: all deps shims models binary run test test-short bench clean
+.PHONY: all deps shims models binary run test test-short bench clean gpu-check-prepare gpu-check
 
 all: binary models
 
@@ -72,12 +75,16 @@ $(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh
 
 $(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(TORCHBIND_LIST) $(BUILD)/torch.mk
 	@mkdir -p $(LIB) $(BUILD)/torchbind
-	@objs=""; for src in $(TORCHBIND_SRCS); do \
+	@# Up to one compiler per core: serially, a GPU machine's gpu-check would
+	@# spend most of its minutes here.
+	@objs=""; running=0; for src in $(TORCHBIND_SRCS); do \
 		obj=$(BUILD)/torchbind/$$(basename $${src%.cc}).o; objs="$$objs $$obj"; \
 		if [ ! -f $$obj ] || [ $$src -nt $$obj ] || [ -n "$$(find torchbind/csrc -name '*.h' -newer $$obj)" ] || [ $(BUILD)/torch.mk -nt $$obj ]; then \
-			echo "CXX $$src"; $(CXX) $(CXXFLAGS) -Itorchbind/csrc -c $$src -o $$obj || exit 1; \
+			if [ $$running -ge $$(nproc) ]; then wait -n || exit 1; running=$$((running - 1)); fi; \
+			echo "CXX $$src"; $(CXX) $(CXXFLAGS) -Itorchbind/csrc -c $$src -o $$obj & running=$$((running + 1)); \
 		fi; \
 	done; \
+	while [ $$running -gt 0 ]; do wait -n || exit 1; running=$$((running - 1)); done; \
 	$(CXX) -shared -o $@ $$objs $(TORCH_LDLIBS)
 
 shims: $(LIB)/libcgotorch.so $(LIB)/libtorchbind.so
@@ -106,6 +113,24 @@ test-short: binary models
 
 bench: binary models
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./torchbind/
+
+# The GPU check (scripts/gpu-check.sh). gpu-check-prepare builds, here with
+# Go, the binary and the test binaries of the packages with CUDA tests, and
+# copies gotorch's C++ sources; carry bin/ and build/gpu-check/ to a machine
+# with an NVIDIA GPU and PyTorch, where gpu-check needs neither Go nor apt.
+GPU_CHECK := $(BUILD)/gpu-check
+GPU_TEST_PKGS := torchbind smoothadv/models smoothadv/attack
+
+gpu-check-prepare: binary
+	rm -rf $(GPU_CHECK)
+	mkdir -p $(GPU_CHECK)/tests $(GPU_CHECK)/gotorch
+	for p in $(GPU_TEST_PKGS); do $(GO) test -c -o $(GPU_CHECK)/tests/$$(echo $$p | tr / _).test ./$$p || exit 1; done
+	cp -r $(GOTORCH_DIR)/cgotorch $(GPU_CHECK)/gotorch/ && chmod -R u+w $(GPU_CHECK)/gotorch
+	@# The allocator linked into the binary, which a GPU machine may lack.
+	mkdir -p $(GPU_CHECK)/lib && for l in $$(ldd bin/smoothadv | awk '/tcmalloc/ {print $$3}'); do cp -L $$l $(GPU_CHECK)/lib/ || exit 1; done
+
+gpu-check:
+	bash scripts/gpu-check.sh
 
 clean:
 	rm -rf bin build

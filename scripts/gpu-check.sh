@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The one-command GPU check (make gpu-check), for a machine with an NVIDIA GPU
+# and PyTorch but perhaps no Go. It runs what `make gpu-check-prepare` built
+# on a machine with Go (bin/smoothadv and build/gpu-check/: test binaries of
+# the packages with CUDA tests, gotorch's C++ sources): builds the shims
+# against python's (CUDA) libtorch, exports the models if missing, runs the
+# CUDA tests, then bench certify (fp32, bf16, fp16, channels-last) and bench
+# train on cuda:0 beside the reference's PyTorch loops on the same GPU.
+#
+# Everything goes to one results file: $OUT/gpu-check-results.txt when OUT is
+# set, else ./gpu-check-results.txt. Each step has a time limit; a failed
+# step is recorded and the check goes on; the exit status is 1 if any step
+# failed, 2 without a GPU or without the prepared files. PYTHON picks the
+# interpreter (default python3). The whole check stays under BUDGET seconds
+# (default 460): steps that no longer fit are skipped and recorded.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+py=${PYTHON:-python3}
+bundle=$root/build/gpu-check
+results=${OUT:+$OUT/}gpu-check-results.txt
+budget=${BUDGET:-460}
+: >"$results"
+failed=()
+
+log() { echo "$*" | tee -a "$results"; }
+
+# step NAME LIMIT CMD...: runs CMD for at most LIMIT seconds (less if the
+# budget is nearly spent), appending its output to the results.
+step() {
+	local name=$1 limit=$2
+	shift 2
+	local left=$((budget - SECONDS))
+	if ((left < 15)); then
+		log "=== $name: skipped, the ${budget} s budget is spent"
+		failed+=("$name (skipped)")
+		return 0
+	fi
+	((limit <= left)) || limit=$left
+	log "=== $name (limit ${limit} s): $*"
+	local start=$SECONDS rc=0
+	timeout --kill-after=5 "$limit" "$@" 2>&1 | tee -a "$results" || rc=${PIPESTATUS[0]}
+	log "=== $name: exit $rc after $((SECONDS - start)) s"
+	if ((rc != 0)); then failed+=("$name (exit $rc)"); fi
+	return 0
+}
+
+log "smoothadv gpu-check $(date -u +%FT%TZ) on $(hostname), budget ${budget} s"
+if ! gpus=$(nvidia-smi -L 2>/dev/null) || [ -z "$gpus" ]; then
+	log "no GPU: nvidia-smi lists no NVIDIA GPU here; run make gpu-check on a machine with one"
+	exit 2
+fi
+log "$gpus"
+if ! torch_dir=$("$py" -c 'import os, torch; assert torch.cuda.is_available(), "torch.cuda.is_available() is False"; print(os.path.dirname(torch.__file__))' 2>>"$results"); then
+	log "no GPU for PyTorch: $py cannot import a torch that sees CUDA (see above; PYTHON=... picks another python)"
+	exit 2
+fi
+log "$("$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))')"
+if [ ! -x bin/smoothadv ] || ! ls "$bundle"/tests/*.test >/dev/null 2>&1 || [ ! -d "$bundle/gotorch/cgotorch" ]; then
+	log "not prepared: run make gpu-check-prepare on a machine with Go, and bring bin/ and build/gpu-check/ here"
+	exit 2
+fi
+
+# The shims against python's libtorch; the stamp stands in for make deps
+# (apt and Go), which this machine may lack.
+mkdir -p build
+LIBTORCH=$torch_dir sh third_party/torch-config.sh >build/torch.mk
+touch "$bundle/.deps"
+step shims 300 make shims GOTORCH_DIR="$bundle/gotorch" APT_STAMP="$bundle/.deps" PY="$py"
+# build/gpu-check/lib: the allocator the binary links, brought along.
+export LD_LIBRARY_PATH=$root/build/lib:$torch_dir/lib:$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+step libraries 10 bash -c '! ldd bin/smoothadv | grep "not found"'
+if [ ! -f build/models/manifest.json ]; then
+	step models 120 "$py" smoothadv/models/export_models.py --out build/models
+fi
+
+# Test binaries run in their package's folder, as go test runs them.
+for t in "$bundle"/tests/*.test; do
+	pkg=$(basename "$t" .test)
+	step "tests ${pkg//_//}" 90 bash -c 'cd "$1" && "$2" -test.v -test.run "CUDA|Device"' _ "${pkg//_//}" "$t"
+done
+
+model=build/models/cifar_resnet110.pt
+bench=(bin/smoothadv bench certify "$model" --device cuda:0 --images 10 --N0 100 --N 10000 --batch 1000 --sigma 0.25)
+step "bench certify fp32" 120 "${bench[@]}" --reference "$py"
+step "bench certify channels-last" 60 "${bench[@]}" --channels-last --reference ""
+step "bench certify bf16" 60 "${bench[@]}" --precision bf16 --reference ""
+step "bench certify fp16 channels-last" 60 "${bench[@]}" --precision fp16 --channels-last --reference ""
+if bin/smoothadv bench train --help >/dev/null 2>&1; then
+	step "bench train" 150 bin/smoothadv bench train build/models/cifar_resnet20.pt --device cuda:0 --reference "$py"
+else
+	log "=== bench train: this binary has no bench train"
+fi
+
+log "=== done in $SECONDS s; results in $results"
+if ((${#failed[@]} > 0)); then
+	log "FAILED: ${failed[*]}"
+	exit 1
+fi
+log "all steps passed"
