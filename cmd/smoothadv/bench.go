@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smoothadv/smoothadv/smoothadv/bench"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -33,6 +34,7 @@ func newBenchCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "model %s, N0 %d, N %d, batch %d, sigma %g, %d images, precision %s, channels-last %v\n",
 				o.Model, o.N0, o.N, o.Batch, o.Sigma, o.Images, o.Infer.Precision, o.Infer.ChannelsLast)
+			fmt.Fprintf(out, "smoothadv: allocator %s, %d intra-op thread(s) per worker\n", torchbind.Allocator(), torchbind.NumThreads())
 			fmt.Fprintf(out, "%-62s %10s %12s %16s\n", "sampler", "s/image", "images/s", "forward passes/s")
 			for _, r := range rs {
 				fmt.Fprintf(out, "%-62s %10.3f %12.3f %16.0f\n", r.Name, r.Seconds/float64(r.Images), r.ImagesPerSecond, r.SamplesPerSecond)

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -88,12 +87,9 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	if err := m.Train(false); err != nil {
 		return nil, err
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = 1
-		if m.Device() == "cpu" {
-			workers = runtime.NumCPU()
-		}
+	workers, err := smoothing.Workers(opt.Workers, m.Device())
+	if err != nil {
+		return nil, err
 	}
 	shape := m.Meta.Input
 	per := int(shape[0] * shape[1] * shape[2])
@@ -147,7 +143,9 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	name += ")"
 	out := []Result{result(name, opt.Images, opt.N0+opt.N, time.Since(start).Seconds())}
 	if opt.Python != "" {
-		ref, err := reference(ctx, opt)
+		// Equal threads: the reference's one process gets as many as our
+		// workers use together (Debian's torch would otherwise run one).
+		ref, err := reference(ctx, opt, workers*torchbind.NumThreads())
 		if err != nil {
 			return out, err
 		}
@@ -156,12 +154,13 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	return out, nil
 }
 
-func reference(ctx context.Context, opt Options) (Result, error) {
+func reference(ctx context.Context, opt Options, threads int) (Result, error) {
 	// The script lives in the source tree, two levels above build/models.
 	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_sampling.py")
 	cmd := exec.CommandContext(ctx, opt.Python, script, "--model", opt.Model, "--images", strconv.Itoa(opt.Images),
 		"--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N), "--batch", strconv.Itoa(opt.Batch),
-		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64), "--device", opt.Device)
+		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64), "--device", opt.Device,
+		"--threads", strconv.Itoa(threads))
 	b, err := cmd.Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
