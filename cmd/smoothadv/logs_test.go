@@ -56,7 +56,7 @@ func TestCertifyRecordsRunParameters(t *testing.T) {
 	sum := sha256.Sum256(m)
 	want := certify.RunParams{Kind: "certify", Dataset: "fashion-mnist", Split: "test", DatasetLen: 10000, Skip: 500, Max: 2000,
 		Shard: certify.Whole, ModelHash: hex.EncodeToString(sum[:]), Arch: "fashion_cnn", Input: "normalize",
-		Sigma: 1, N0: 50, N: 600, Alpha: 0.001, Seed: 7, Noise: p.Noise,
+		Sigma: 1, N0: 50, N: 600, Alpha: 0.001, Seed: 7, Noise: p.Noise, Precision: "fp32",
 		Model: model, Device: "cpu", Batch: 200, Workers: p.Workers}
 	if p.Noise == "" || p.Workers < 1 {
 		t.Errorf("noise scheme %q, workers %d", p.Noise, p.Workers)
