@@ -148,12 +148,20 @@ func (m *Module) To(device string) error {
 // forward passes for sampling. The copy runs only in eval mode, records no
 // gradients and has no parameters; Close it separately.
 func (m *Module) OptimizedForInference() (*Module, error) {
-	h, err := m.handle("optimize_for_inference")
+	return m.derive("optimize_for_inference", func(h C.tb_module, out *C.tb_module) C.tb_error {
+		return C.tb_module_optimize_for_inference(h, out)
+	})
+}
+
+// derive returns the new module that build makes from m's, on m's device
+// with m's metadata.
+func (m *Module) derive(op string, build func(C.tb_module, *C.tb_module) C.tb_error) (*Module, error) {
+	h, err := m.handle(op)
 	if err != nil {
 		return nil, err
 	}
 	var out C.tb_module
-	if err := check("optimize_for_inference", C.tb_module_optimize_for_inference(h, &out)); err != nil {
+	if err := check(op, build(h, &out)); err != nil {
 		return nil, err
 	}
 	o := &Module{h: out, device: m.device, meta: m.meta}

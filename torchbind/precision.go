@@ -6,7 +6,6 @@ import "C"
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 )
 
@@ -96,15 +95,7 @@ func (m *Module) InferWith(s *Scope, x *Tensor, o InferOptions) *Tensor {
 // conversion to MKLDNN on a CPU, whose prepacked convolutions autocast does
 // not reach: the fast model for reduced precision. Close it separately.
 func (m *Module) Frozen() (*Module, error) {
-	h, err := m.handle("freeze")
-	if err != nil {
-		return nil, err
-	}
-	var out C.tb_module
-	if err := check("freeze", C.tb_module_freeze(h, &out)); err != nil {
-		return nil, err
-	}
-	o := &Module{h: out, device: m.device, meta: m.meta}
-	runtime.SetFinalizer(o, (*Module).Close)
-	return o, nil
+	return m.derive("freeze", func(h C.tb_module, out *C.tb_module) C.tb_error {
+		return C.tb_module_freeze(h, out)
+	})
 }
