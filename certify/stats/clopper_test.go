@@ -98,3 +98,35 @@ func BenchmarkClopperPearsonLower1e7(b *testing.B) {
 		}
 	}
 }
+
+func TestClopperPearsonUpperMatchesStatsmodels(t *testing.T) {
+	worst := 0.0
+	for _, r := range readTSV(t, "clopper_pearson_upper.tsv") {
+		nA, n, alpha := r.int(t, "nA"), r.int(t, "N"), r.float(t, "alpha")
+		want := r.float(t, "upper")
+		got, err := ClopperPearsonUpper(nA, n, alpha)
+		if err != nil {
+			t.Fatalf("nA=%d n=%d alpha=%v: %v", nA, n, alpha, err)
+		}
+		if nA == n && (got != 1 || want != 1) {
+			t.Errorf("nA=n=%d alpha=%v: got %v, statsmodels %v; want 1", n, alpha, got, want)
+		}
+		if e := relErr(got, want); e > scipyRelTol {
+			t.Errorf("nA=%d n=%d alpha=%v: got %v, statsmodels %v (rel %.3g)", nA, n, alpha, got, want, e)
+		} else {
+			worst = math.Max(worst, e)
+		}
+	}
+	t.Logf("largest relative difference from statsmodels: %.3g", worst)
+}
+
+func TestClopperPearsonUpperRejectsBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		nA, n int
+		alpha float64
+	}{{0, 0, 0.1}, {-1, 5, 0.1}, {6, 5, 0.1}, {0, 5, 0}, {1, 5, 1}, {0, 5, math.NaN()}} {
+		if _, err := ClopperPearsonUpper(tt.nA, tt.n, tt.alpha); err == nil {
+			t.Errorf("ClopperPearsonUpper(%d, %d, %v): want an error", tt.nA, tt.n, tt.alpha)
+		}
+	}
+}

@@ -40,6 +40,10 @@ def clopper_pearson():
                 lo = proportion_confint(k, n, alpha=2 * a, method="beta")[0]
                 rows.append((k, n, a, float(lo)))
     write("clopper_pearson_lower.tsv", ["nA", "N", "alpha", "lower"], rows)
+    # The upper bounds of the same cases: the 1 - alpha quantile of
+    # Beta(nA + 1, N - nA), 1 at nA = N.
+    upper = [(k, n, a, float(proportion_confint(k, n, alpha=2 * a, method="beta")[1])) for k, n, a, _ in rows]
+    write("clopper_pearson_upper.tsv", ["nA", "N", "alpha", "upper"], upper)
 
 
 def exact_binom_test(k, n, p):
