@@ -288,11 +288,11 @@ func TestCertifyCountsMatchesReferenceRule(t *testing.T) {
 		// First maximum wins the selection, as numpy's argmax. nA = N:
 		// pA = 0.001^(1/100000), and scipy's norm.ppf of it is
 		// 3.8114565633899145.
-		{[]int64{50, 50, 0}, []int64{100_000, 0, 0}, Certified{0, 0.25 * 3.8114565633899145}},
+		{[]int64{50, 50, 0}, []int64{100_000, 0, 0}, Certified{Class: 0, Radius: 0.25 * 3.8114565633899145, Samples: 100_000}},
 		// Selection picks class 1, whose count decides even if another
 		// class has more estimation samples: statsmodels' bound for 40000
 		// of 100000 is 0.395214466166612 < 1/2.
-		{[]int64{10, 90}, []int64{60_000, 40_000}, Certified{Abstain, 0}},
+		{[]int64{10, 90}, []int64{60_000, 40_000}, Certified{Class: Abstain, Samples: 100_000}},
 	}
 	for _, tt := range tests {
 		got, err := CertifyCounts(tt.selection, tt.estimation, p)
