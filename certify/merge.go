@@ -31,6 +31,10 @@ import (
 // then be exactly expect.Indices(), and the merged log has no run
 // parameters either.
 //
+// The shards of an adaptive run (a target radius in their run parameters)
+// must each have their samples file (SamplesPath) holding exactly their
+// examples; the merged log gets the joined one.
+//
 // Nothing is written unless every check passes, and out is written
 // atomically. Merge returns the number of lines.
 func Merge(out string, shards []string, expect *Selection) (int, error) {
@@ -66,17 +70,27 @@ func Merge(out string, shards []string, expect *Selection) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("merge: %w", err)
 	}
+	samples, err := mergeSamples(logs, merged)
+	if err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
 	slices.SortFunc(all, func(a, b entry) int { return a.index - b.index })
 	var buf bytes.Buffer
 	buf.WriteString(logs[0].format.header + "\n")
 	for _, e := range all {
 		buf.WriteString(e.line + "\n")
 	}
-	// The merged log's run parameters, or none (not an old merge's).
+	// The merged log's run parameters and samples, or none (not an old
+	// merge's).
 	if merged != nil {
 		err = WriteParams(out, *merged)
-	} else if err = os.Remove(ParamsPath(out)); errors.Is(err, fs.ErrNotExist) {
-		err = nil
+	} else {
+		err = removeStale(ParamsPath(out))
+	}
+	if err == nil && samples != nil {
+		err = atomicfile.Write(SamplesPath(out), samples)
+	} else if err == nil {
+		err = removeStale(SamplesPath(out))
 	}
 	if err != nil {
 		return 0, fmt.Errorf("merge: %w", err)
@@ -85,6 +99,14 @@ func Merge(out string, shards []string, expect *Selection) (int, error) {
 		return 0, fmt.Errorf("merge: %w", err)
 	}
 	return len(all), nil
+}
+
+// removeStale removes the file at path, if there is one.
+func removeStale(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // shardLog is one shard's complete log and its run parameters, if any.

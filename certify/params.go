@@ -36,8 +36,16 @@ type RunParams struct {
 	N0         int     `json:"N0,omitempty"` // certify only
 	N          int     `json:"N"`
 	Alpha      float64 `json:"alpha"`
-	Seed       uint64  `json:"seed"`
-	Noise      string  `json:"noise"` // the scheme that draws the noise from the seed
+	// Radius is the radius rule of a certify run: "" for the reference's,
+	// or RadiusPB.
+	Radius string `json:"radius,omitempty"`
+	// TargetRadius > 0 marks an adaptive certify run, whose schedule of
+	// looks is Adaptive (AdaptiveScheme); each example's number of samples
+	// is in the samples file beside the log (SamplesPath).
+	TargetRadius float64 `json:"target_radius,omitempty"`
+	Adaptive     string  `json:"adaptive,omitempty"`
+	Seed         uint64  `json:"seed"`
+	Noise        string  `json:"noise"` // the scheme that draws the noise from the seed
 	// Precision of the base classifier's forward passes (fp32, bf16, fp16):
 	// another precision is another base classifier. Diff reads none (files
 	// written before it was recorded) as fp32, which was all there was.
@@ -114,12 +122,13 @@ func ReadParams(log string) (p RunParams, ok bool, err error) {
 // nested ones), as "name: P (pName) vs Q (qName)".
 func (p RunParams) Diff(q RunParams, pName, qName string, ignore ...string) []string {
 	a, b := p.flatten(), q.flatten()
-	keys := slices.Sorted(maps.Keys(a))
+	keys := slices.Collect(maps.Keys(a))
 	for k := range b {
 		if _, ok := a[k]; !ok {
 			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys) // keys of b alone too: the same message every time
 	var diff []string
 	for _, k := range keys {
 		if slices.Contains(informational, k) || slices.Contains(ignore, k) || a[k] == b[k] {
