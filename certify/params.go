@@ -203,7 +203,8 @@ func (sh *Shard) UnmarshalText(b []byte) error {
 //     nothing can be checked. A refused log and its parameters are left as
 //     they were. A missing or empty log starts afresh.
 //
-// The log itself is opened as OpenLog opens it.
+// The log itself is opened as OpenLog opens it. A samples file left beside
+// it by an earlier adaptive run is removed unless p is adaptive too.
 func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Log[R], Done, error) {
 	var zero R
 	format := zero.format()
@@ -225,6 +226,12 @@ func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Lo
 	}
 	if err := WriteParams(path, p); err != nil {
 		return nil, Done{}, err
+	}
+	// Only an adaptive run has a samples file (see OpenSamples).
+	if p.TargetRadius == 0 {
+		if err := removeStale(SamplesPath(path)); err != nil {
+			return nil, Done{}, err
+		}
 	}
 	return OpenLog[R](path, resume)
 }

@@ -195,3 +195,26 @@ func TestParamsDiffAdaptive(t *testing.T) {
 		}
 	}
 }
+
+// A fixed-N run into the place of an adaptive one removes the old samples
+// file, whose lines would no longer belong to the log; an adaptive run
+// leaves it to OpenSamples.
+func TestOpenRunLogRemovesStaleSamples(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log")
+	adaptive := testParams(testSel, Whole)
+	adaptive.TargetRadius, adaptive.Adaptive = 0.25, AdaptiveScheme
+	for _, tt := range []struct {
+		p    RunParams
+		kept bool
+	}{{adaptive, true}, {testParams(testSel, Whole), false}} {
+		writeFile(t, SamplesPath(log), SamplesHeader+"\n")
+		l, _, err := OpenRunLog[CertifyRecord](log, tt.p, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		if _, err := os.Stat(SamplesPath(log)); (err == nil) != tt.kept {
+			t.Errorf("target radius %v: samples file kept %v, want %v", tt.p.TargetRadius, err == nil, tt.kept)
+		}
+	}
+}

@@ -130,17 +130,27 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, che
 func newCertifyCmd() *cobra.Command {
 	var f smoothingFlags
 	var n0 int
+	var targetRadius float64
+	var radius string
 	cmd := &cobra.Command{
 		Use:   "certify DATASET MODEL SIGMA OUTFILE",
 		Short: "Certify the smoothed classifier's robustness on a dataset (Cohen et al.'s CERTIFY)",
 		Long: `Certify runs CERTIFY on the selected examples and writes the reference's log:
 idx, label, predict, radius, correct, time; one line per example, flushed as written.
-MODEL is a TorchScript model file or a reference checkpoint.pth.tar.`,
+MODEL is a TorchScript model file or a reference checkpoint.pth.tar.
+
+--target-radius R asks only whether each example is certified at R, with up to N
+samples: it looks at the estimation samples in growing stages and stops as soon as
+they certify R or show that N samples could not, with the same 1 - alpha guarantee
+(alpha split over the looks). The log keeps the reference's format; its radius is
+what the samples used certify (at least R when R is certified). OUTFILE.samples
+records the estimation samples each example used.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p certify.CertifyParams
 			job, m, err := f.setup(args[0], args[1], args[2], args[3], func(sigma float64) error {
-				p = certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma}
+				p = certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma,
+					Radius: certify.RadiusRule(radius), TargetRadius: targetRadius}
 				return p.Validate()
 			})
 			if err != nil {
@@ -148,12 +158,37 @@ MODEL is a TorchScript model file or a reference checkpoint.pth.tar.`,
 			}
 			defer m.Close()
 			defer job.Sampler.Close()
-			return smoothing.Certify(cmd.Context(), job, p)
+			if err := smoothing.Certify(cmd.Context(), job, p); err != nil {
+				return err
+			}
+			if targetRadius > 0 {
+				return reportSamples(cmd, args[3], p)
+			}
+			return nil
 		},
 	}
 	f.register(cmd.Flags(), 100000)
 	cmd.Flags().IntVar(&n0, "N0", 100, "number of samples to select the class")
+	cmd.Flags().Float64Var(&targetRadius, "target-radius", 0, "certify adaptively at this radius, with up to N samples per example (0: fixed N, as the reference)")
+	cmd.Flags().StringVar(&radius, "radius", string(certify.RadiusPA), `radius: "pa" (the reference's, sigma * PhiInverse(pA_lower)) or "pb" `+
+		`(Theorem 1's sigma/2 * (PhiInverse(pA_lower) - PhiInverse(pB_upper)), alpha split between the bounds)`)
 	return cmd
+}
+
+// reportSamples says how many estimation samples the examples of an
+// adaptive run used, from the samples file beside its log.
+func reportSamples(cmd *cobra.Command, out string, p certify.CertifyParams) error {
+	samples, err := certify.ReadSamples(out)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, n := range samples {
+		total += n
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%d examples used %.1f estimation samples each on average (at most N = %d), and N0 = %d each to select the class; per example in %s\n",
+		len(samples), float64(total)/float64(max(len(samples), 1)), p.N, p.N0, certify.SamplesPath(out))
+	return nil
 }
 
 func init() { commands = append(commands, newCertifyCmd) }

@@ -32,7 +32,7 @@ var layouts = []layout{
 	{name: "batch 1000", batch: 1000, workers: 2},
 	{name: "3 shards", batch: 200, workers: 2, shards: 3},
 	{name: "stopped after 3, resumed", batch: 200, workers: 2, group: 2, stopAt: 3},
-	{name: "stopped after 8, resumed", batch: 130, workers: 1, stopAt: 8},
+	{name: "stopped after 8, resumed", batch: 130, workers: 1, group: 2, stopAt: 8},
 }
 
 // reproIndices are the examples of the reproducibility tests: a --skip
@@ -92,14 +92,39 @@ func runCut(t *testing.T, l layout, seed uint64, sigma float64,
 				t.Fatal(err)
 			}
 			f.Close()
+			// An adaptive run had written the next example's samples
+			// line, which resuming must drop (its count here is wrong).
+			if _, err := os.Stat(certify.SamplesPath(out)); err == nil {
+				done, err := certify.ReadDone[certify.CertifyRecord](out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := os.OpenFile(certify.SamplesPath(out), os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fmt.Fprintf(f, "%d\t7\n", done.Remaining(indices)[0]); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			}
 			job.Progress, job.Resume = nil, true
 		}
 		if err := do(context.Background(), job); err != nil {
 			t.Fatalf("%s: %v", l.name, err)
 		}
 		done()
+		// An adaptive run's samples, by index, join its lines.
+		samples, err := certify.ReadSamples(out)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
 		for _, line := range readLines(t, out)[1:] {
-			lines = append(lines, line[:strings.LastIndex(line, "\t")])
+			line = line[:strings.LastIndex(line, "\t")]
+			if samples != nil {
+				line += fmt.Sprintf("\tsamples %d", samples[fieldInt(line)])
+			}
+			lines = append(lines, line)
 		}
 	}
 	slices.SortStableFunc(lines, func(a, b string) int { return fieldInt(a) - fieldInt(b) })
@@ -147,6 +172,19 @@ func checkLayouts(t *testing.T, sigma float64, sensitive bool, do func(ctx conte
 func TestCertifyIdenticalHoweverCut(t *testing.T) {
 	p := certify.CertifyParams{N0: 50, N: 250, Alpha: 0.01, Sigma: 1}
 	checkLayouts(t, p.Sigma, true, func(ctx context.Context, j Job) error { return Certify(ctx, j, p) })
+}
+
+// TestAdaptiveCertifyIdenticalHoweverCut: the same for adaptive CERTIFY,
+// with either radius rule, samples files included: each example's looks
+// draw the same stretches of its estimation stream however the run is cut.
+func TestAdaptiveCertifyIdenticalHoweverCut(t *testing.T) {
+	for _, rule := range []certify.RadiusRule{certify.RadiusPA, certify.RadiusPB} {
+		t.Run(string(rule), func(t *testing.T) {
+			// Looks at 100, 200 and 400 samples.
+			p := certify.CertifyParams{N0: 50, N: 400, Alpha: 0.01, Sigma: 1, Radius: rule, TargetRadius: 1.5}
+			checkLayouts(t, p.Sigma, true, func(ctx context.Context, j Job) error { return Certify(ctx, j, p) })
+		})
+	}
 }
 
 // TestPredictIdenticalHoweverCut is the same for PREDICT.
@@ -211,5 +249,58 @@ func TestStreamsIgnoreBatching(t *testing.T) {
 	s.Seed = 9
 	if fmt.Sprint(counts(certify.StageSelection, xs, nums)) == fmt.Sprint(counts(certify.StageEstimation, xs, nums)) {
 		t.Error("selection and estimation streams give the same counts")
+	}
+}
+
+// TestRangesContinueStreams: samples [from, from+num) of a stream are the
+// continuation of its first from samples, whatever the batching, so adaptive
+// CERTIFY's looks count exactly the first n samples of each estimation
+// stream.
+func TestRangesContinueStreams(t *testing.T) {
+	job, done := fashionJob(t, "", nil)
+	defer done()
+	s := job.Sampler
+	s.Sigma, s.Seed = 0.5, 9
+	images := map[certify.Input][]float32{}
+	xs := []certify.Input{3, 40, 977}
+	for _, x := range xs {
+		img := make([]float32, 784)
+		if _, err := job.Dataset.Read(int(x), nil, img); err != nil {
+			t.Fatal(err)
+		}
+		images[x] = img
+	}
+	s.Image = func(x certify.Input) ([]float32, error) { return images[x], nil }
+	ctx := context.Background()
+	s.Batch, s.Workers = 200, 2
+	whole, err := s.SampleCountsMany(ctx, xs, certify.StageEstimation, []int{437, 437, 437})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 437 = 37 + 150 + 250: pieces that start and end inside noise chunks.
+	for _, b := range []struct{ batch, workers int }{{200, 2}, {33, 3}, {1000, 1}} {
+		s.Batch, s.Workers = b.batch, b.workers
+		sum := make([][]int64, len(xs))
+		for i := range sum {
+			sum[i] = make([]int64, s.NumClasses)
+		}
+		for _, r := range [][2]int{{0, 37}, {37, 150}, {187, 250}} {
+			c, err := s.SampleCountsRange(ctx, xs, certify.StageEstimation, r[0], r[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c {
+				for k, n := range c[i] {
+					sum[i][k] += n
+				}
+			}
+		}
+		if fmt.Sprint(sum) != fmt.Sprint(whole) {
+			t.Errorf("batch %d, %d workers: ranges add up to %v, the first 437 samples count %v", b.batch, b.workers, sum, whole)
+		}
+	}
+	t.Logf("first 437 estimation samples: %v", whole)
+	if _, err := s.SampleCountsRange(ctx, xs, certify.StageEstimation, -1, 10); err == nil {
+		t.Error("samples from -1: want an error")
 	}
 }

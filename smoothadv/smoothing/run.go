@@ -39,19 +39,34 @@ type example struct {
 	image        []float32
 }
 
-// run drives the shared loop: resume, group the remaining examples, decide
-// each group with decide, write the lines.
-func run[R certify.Record](ctx context.Context, j Job, smallest int,
-	decide func(ctx context.Context, xs []certify.Input, group []example) ([]R, error)) error {
-	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, j.Resume || j.ResumeUnchecked, j.ResumeUnchecked)
+// decided is what a run decides for a group of examples: a line for each,
+// and for an adaptive certify run the estimation samples each used.
+type decided[R certify.Record] struct {
+	records []R
+	samples []int
+}
+
+// run drives the shared loop: resume, group the remaining examples (group
+// of them by default), decide each group with decide, write the lines, and
+// with samples the samples file too.
+func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
+	decide func(ctx context.Context, xs []certify.Input, group []example) (decided[R], error)) error {
+	resume := j.Resume || j.ResumeUnchecked
+	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, resume, j.ResumeUnchecked)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
+	var samplesLog *certify.SamplesLog
+	if samples {
+		if samplesLog, err = certify.OpenSamples(j.Out, done, resume); err != nil {
+			return err
+		}
+		defer samplesLog.Close()
+	}
 	todo := done.Remaining(j.Indices)
-	group := j.Group
-	if group <= 0 {
-		group = max(1, j.Sampler.Batch/max(smallest, 1))
+	if j.Group > 0 {
+		group = j.Group
 	}
 	rep := j.Progress
 	if rep == nil {
@@ -85,11 +100,18 @@ func run[R certify.Record](ctx context.Context, j Job, smallest int,
 			current = append(current, example{index: i, label: label, image: img})
 			xs[k] = certify.Input(i)
 		}
-		recs, err := decide(ctx, xs, current)
+		d, err := decide(ctx, xs, current)
 		if err != nil {
 			return fmt.Errorf("examples %d..%d: %w", ids[0], ids[len(ids)-1], err)
 		}
-		for _, r := range recs {
+		for k, r := range d.records {
+			// The samples line first: a stop between the two leaves
+			// one that resuming drops, never a log line without it.
+			if samplesLog != nil {
+				if err := samplesLog.Write(ids[k], d.samples[k]); err != nil {
+					return err
+				}
+			}
 			if err := log.Write(r); err != nil {
 				return err
 			}
@@ -97,34 +119,74 @@ func run[R certify.Record](ctx context.Context, j Job, smallest int,
 		finished += len(ids)
 		rep.Update(finished)
 	}
+	if samplesLog != nil {
+		if err := samplesLog.Close(); err != nil {
+			return err
+		}
+	}
 	return log.Close()
 }
 
-// perExample splits a group's wall time evenly among its examples, so the
-// time column keeps the reference's meaning of seconds per example.
-func perExample(start time.Time, n int) time.Duration {
-	return time.Since(start) / time.Duration(n)
+// perExample splits a group's wall time among its examples in proportion
+// to their samples, so that the time column keeps the reference's meaning
+// of seconds per example.
+func perExample(start time.Time, samples []int) []time.Duration {
+	elapsed := float64(time.Since(start))
+	total := 0
+	for _, n := range samples {
+		total += n
+	}
+	out := make([]time.Duration, len(samples))
+	for k, n := range samples {
+		out[k] = time.Duration(elapsed * float64(n) / float64(total))
+	}
+	return out
 }
 
-// Certify runs CERTIFY on every example of the job.
+// Certify runs CERTIFY on every example of the job. An adaptive run
+// (p.TargetRadius > 0) also writes the samples file beside the log
+// (certify.SamplesPath).
 func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 	j.Params.Kind, j.Params.N0, j.Params.N, j.Params.Alpha = certify.KindCertify, p.N0, p.N, p.Alpha
-	if err := p.Validate(); err != nil { // before the log is created
+	if p.Radius == certify.RadiusPB {
+		j.Params.Radius = string(p.Radius)
+	}
+	adaptive := p.TargetRadius > 0
+	if adaptive {
+		j.Params.TargetRadius, j.Params.Adaptive = p.TargetRadius, certify.AdaptiveScheme
+	}
+	// Before the log is created.
+	if err := p.Validate(); err != nil {
 		return err
 	}
-	return run(ctx, j, p.N0, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.CertifyRecord, error) {
+	if err := p.CheckTarget(j.Sampler.NumClasses); err != nil {
+		return err
+	}
+	// Enough examples that their N0 samples fill a batch; adaptively ten
+	// times as many, as most of them stop after a few hundred samples, and
+	// the later looks still fill whole batches with the few that go on.
+	group := max(1, j.Sampler.Batch/p.N0)
+	if adaptive {
+		group *= 10
+	}
+	return run(ctx, j, group, adaptive, func(ctx context.Context, xs []certify.Input, group []example) (decided[certify.CertifyRecord], error) {
 		start := time.Now()
 		res, err := certify.CertifyMany(ctx, j.Sampler, xs, p)
 		if err != nil {
-			return nil, err
+			return decided[certify.CertifyRecord]{}, err
 		}
-		elapsed := perExample(start, len(xs))
-		recs := make([]certify.CertifyRecord, len(res))
+		d := decided[certify.CertifyRecord]{records: make([]certify.CertifyRecord, len(res))}
+		weights := make([]int, len(res))
 		for k, r := range res {
-			recs[k] = certify.CertifyRecord{Index: group[k].index, Label: group[k].label, Predict: r.Class,
-				Radius: r.Radius, Elapsed: elapsed}
+			d.samples = append(d.samples, r.Samples)
+			weights[k] = p.N0 + r.Samples
 		}
-		return recs, nil
+		elapsed := perExample(start, weights)
+		for k, r := range res {
+			d.records[k] = certify.CertifyRecord{Index: group[k].index, Label: group[k].label, Predict: r.Class,
+				Radius: r.Radius, Elapsed: elapsed[k]}
+		}
+		return d, nil
 	})
 }
 
@@ -139,7 +201,7 @@ func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepar
 	if err := p.Validate(); err != nil { // before the log is created
 		return err
 	}
-	return run(ctx, j, p.N, func(ctx context.Context, xs []certify.Input, group []example) ([]certify.PredictRecord, error) {
+	return run(ctx, j, max(1, j.Sampler.Batch/p.N), false, func(ctx context.Context, xs []certify.Input, group []example) (decided[certify.PredictRecord], error) {
 		start := time.Now()
 		indices := make([]int, len(group))
 		images := make([][]float32, len(group))
@@ -147,24 +209,29 @@ func Predict(ctx context.Context, j Job, p certify.PredictParams, prepare Prepar
 		for k, e := range group {
 			indices[k], images[k], labels[k] = e.index, e.image, e.label
 		}
+		var d decided[certify.PredictRecord]
 		base, err := prepare(ctx, indices, images, labels)
 		if err != nil {
-			return nil, err
+			return d, err
 		}
 		for k := range group {
 			group[k].image = images[k]
 		}
 		classes, err := certify.PredictMany(ctx, j.Sampler, xs, p)
 		if err != nil {
-			return nil, err
+			return d, err
 		}
-		elapsed := perExample(start, len(xs))
-		recs := make([]certify.PredictRecord, len(classes))
+		weights := make([]int, len(classes))
+		for k := range weights {
+			weights[k] = p.N
+		}
+		elapsed := perExample(start, weights)
+		d.records = make([]certify.PredictRecord, len(classes))
 		for k, c := range classes {
-			recs[k] = certify.PredictRecord{Index: group[k].index, Label: group[k].label, Predict: c,
-				BasePredict: base[k], Elapsed: elapsed}
+			d.records[k] = certify.PredictRecord{Index: group[k].index, Label: group[k].label, Predict: c,
+				BasePredict: base[k], Elapsed: elapsed[k]}
 		}
-		return recs, nil
+		return d, nil
 	})
 }
 

@@ -147,18 +147,17 @@ type piece struct {
 	from, take int64
 }
 
-// plan splits the samples of all inputs into batches of at most size,
-// filling each batch before starting the next.
-func plan(nums []int, size int) [][]piece {
+// plan splits samples [from, from+nums[i]) of every input i into batches
+// of at most size, filling each batch before starting the next.
+func plan(from int, nums []int, size int) [][]piece {
 	var batches [][]piece
 	var cur []piece
 	room := size
 	for i, n := range nums {
-		from := 0
-		for from < n {
-			take := min(n-from, room)
-			cur = append(cur, piece{idx: i, from: int64(from), take: int64(take)})
-			from += take
+		for at := from; at < from+n; {
+			take := min(from+n-at, room)
+			cur = append(cur, piece{idx: i, from: int64(at), take: int64(take)})
+			at += take
 			room -= take
 			if room == 0 {
 				batches = append(batches, cur)
@@ -175,11 +174,30 @@ func plan(nums []int, size int) [][]piece {
 // SampleCountsMany counts the first nums[i] noisy predictions of stream
 // (xs[i], stage) for every i.
 func (s *Sampler) SampleCountsMany(ctx context.Context, xs []certify.Input, stage certify.Stage, nums []int) ([][]int64, error) {
+	return s.count(ctx, xs, stage, 0, nums)
+}
+
+// SampleCountsRange counts noisy predictions [from, from+num) of stream
+// (xs[i], stage) for every i: what adaptive CERTIFY draws at a look.
+func (s *Sampler) SampleCountsRange(ctx context.Context, xs []certify.Input, stage certify.Stage, from, num int) ([][]int64, error) {
+	nums := make([]int, len(xs))
+	for i := range nums {
+		nums[i] = num
+	}
+	return s.count(ctx, xs, stage, from, nums)
+}
+
+// count counts noisy predictions [from, from+nums[i]) of stream (xs[i],
+// stage) for every i, packing the samples of all inputs into full batches.
+func (s *Sampler) count(ctx context.Context, xs []certify.Input, stage certify.Stage, from int, nums []int) ([][]int64, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	if len(xs) != len(nums) {
 		return nil, fmt.Errorf("%d inputs but %d sample counts", len(xs), len(nums))
+	}
+	if from < 0 {
+		return nil, fmt.Errorf("samples from %d: want a start >= 0", from)
 	}
 	images, err := s.upload(xs)
 	if err != nil {
@@ -191,7 +209,7 @@ func (s *Sampler) SampleCountsMany(ctx context.Context, xs []certify.Input, stag
 	for i := range counts {
 		counts[i] = make([]int64, s.NumClasses)
 	}
-	batches := plan(nums, s.Batch)
+	batches := plan(from, nums, s.Batch)
 	workers := max(s.Workers, 1)
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -42,10 +42,16 @@ torch.jit.script(nn.Sequential(nn.Flatten(), lin)).save(%q)
 func phi(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
 
 func TestPlanPacksBatches(t *testing.T) {
-	got := plan([]int{3, 5, 1}, 4)
+	got := plan(0, []int{3, 5, 1}, 4)
 	want := [][]piece{{{0, 0, 3}, {1, 0, 1}}, {{1, 1, 4}}, {{2, 0, 1}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("plan = %v, want %v", got, want)
+	}
+	// Samples 7.. of each stream, as a later look of adaptive CERTIFY.
+	got = plan(7, []int{3, 5, 1}, 4)
+	want = [][]piece{{{0, 7, 3}, {1, 7, 1}}, {{1, 8, 4}}, {{2, 7, 1}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("plan from 7 = %v, want %v", got, want)
 	}
 }
 
