@@ -16,6 +16,9 @@ type Module struct {
 	h      C.tb_module
 	device string
 	meta   []byte
+	// channelsLast: forward passes give the module 4-d inputs in
+	// channels-last memory format (SetChannelsLast).
+	channelsLast bool
 }
 
 // LoadModule loads a TorchScript file straight onto device ("cpu",
@@ -102,8 +105,14 @@ func (m *Module) forward(s *Scope, x *Tensor, grad bool) *Tensor {
 		return nil
 	}
 	var out C.tb_tensor
-	return s.result("forward", C.tb_module_forward(h, hs[0], boolInt(grad), &out), out)
+	return s.result("forward", C.tb_module_forward(h, hs[0], boolInt(grad), boolInt(m.channelsLast), &out), out)
 }
+
+// SetChannelsLast makes Forward and Infer give the module its 4-d inputs in
+// channels-last (NHWC) memory format: the same values, but convolutions and
+// BatchNorm then run their NHWC kernels, and the format carries through the
+// network (BENCHMARKS.md measures when this is faster).
+func (m *Module) SetChannelsLast(on bool) { m.channelsLast = on }
 
 // Train switches the module (and its submodules) between training and
 // evaluation mode (BatchNorm statistics, dropout).

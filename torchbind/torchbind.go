@@ -92,6 +92,24 @@ func SetNumThreads(n int) error {
 	return check("set_num_threads", C.tb_set_num_threads(C.int(n)))
 }
 
+// OnThreads runs fn with n intra-op threads on the calling goroutine's OS
+// thread only, to which it is locked meanwhile, and then restores that
+// thread's count: concurrent workers each get their share of the cores
+// while other goroutines keep the process's setting. OpenMP threads that
+// wait on a busy core stall their whole team, so on a shared machine
+// several one-thread workers lose far less than one many-thread pass.
+func OnThreads(n int, fn func()) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var prev C.int
+	if err := check("set_thread_threads", C.tb_set_thread_threads(C.int(n), &prev)); err != nil {
+		return err
+	}
+	defer C.tb_set_thread_threads(prev, &prev)
+	fn()
+	return nil
+}
+
 // NumThreads is libtorch's intra-op thread count.
 func NumThreads() int { return int(C.tb_get_num_threads()) }
 

@@ -57,6 +57,11 @@ type Config struct {
 	// trainer checks its batches as it loads them). The attack then skips
 	// those checks, which would wait for the device to read values back.
 	Checked bool
+	// Workers splits the batch into that many runs of whole images, attacked
+	// at once, each on its own OS thread with cores/Workers intra-op threads
+	// (see split); 0 or 1 attacks the batch in one piece. Meant for the CPU,
+	// where one-thread passes side by side outrun one pass over all cores.
+	Workers int
 }
 
 // From256 converts the reference's command-line units, 1/256 of the pixel
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 	if !(c.Epsilon > 0) || math.IsInf(c.Epsilon, 1) {
 		bad("epsilon must be positive and finite, got %v", c.Epsilon)
 	}
+	if c.Workers < 0 {
+		bad("workers must not be negative, got %d", c.Workers)
+	}
 	if c.Steps < 1 {
 		bad("steps must be at least 1, got %d", c.Steps)
 	}
@@ -112,6 +120,14 @@ func (c Config) Validate() error {
 
 // stein reports whether the attack uses the gradient-free estimator.
 func (c Config) stein() bool { return c.NoGrad && c.NoiseVectors > 1 }
+
+// run is the perturbation [images, size] of the configured attack.
+func (c Config) run(model Classifier, b *batch, dirs rowsFrom) (*torchbind.Tensor, error) {
+	if c.Kind == DDN {
+		return c.ddn(model, b, dirs)
+	}
+	return c.pgd(model, b, dirs)
+}
 
 // Attack perturbs inputs to raise the classifier's loss and returns the
 // adversarial inputs x + delta (without noise), tiled like inputs and owned
@@ -146,11 +162,17 @@ func (c Config) Attack(s *torchbind.Scope, model Classifier, inputs, labels, noi
 		return nil, fmt.Errorf("attack: %w", err)
 	}
 	defer b.close()
+	pieces := int(min(int64(max(c.Workers, 1)), b.images))
+	dirs, err := newDirections(g, b, pieces)
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	defer dirs.close()
 	var delta *torchbind.Tensor
-	if c.Kind == DDN {
-		delta, err = c.ddn(model, b, g)
+	if pieces == 1 {
+		delta, err = c.run(model, b, dirs.from(0))
 	} else {
-		delta, err = c.pgd(model, b, g)
+		delta, err = c.split(model, b, dirs, pieces)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s attack: %w", c.Kind, err)

@@ -5,7 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/smoothadv/models"
@@ -282,18 +284,22 @@ func TestMatchesHandComputation(t *testing.T) {
 				p.noise[b] = zeros(tc.c.NoiseVectors)
 			}
 		}
-		got := p.run(t, tc.c, model, tc.noise)
 		var want [][]float64
 		if tc.c.Kind == DDN {
 			want = handDDN(t, l, tc.c, p)
 		} else {
 			want = handPGD(l, tc.c, p)
 		}
-		d := maxDiff(got, want)
-		worst = max(worst, d)
-		t.Logf("%+v: max |attack - hand| = %.2g", tc.c, d)
-		if d > 1e-5 {
-			t.Errorf("%+v: differs from the hand computation by %v", tc.c, d)
+		// Whole, and split into 4 pieces of 1 or 2 images attacked at once.
+		for _, workers := range []int{1, 4} {
+			c := tc.c
+			c.Workers = workers
+			d := maxDiff(p.run(t, c, model, tc.noise), want)
+			worst = max(worst, d)
+			t.Logf("%+v: max |attack - hand| = %.2g", c, d)
+			if d > 1e-5 {
+				t.Errorf("%+v: differs from the hand computation by %v", c, d)
+			}
 		}
 		if tc.c.Kind == DDN {
 			moved := 0
@@ -350,38 +356,68 @@ func TestAttacksConvolutionalTemplate(t *testing.T) {
 	if err := model.SetRequiresGrad(false); err != nil {
 		t.Fatal(err)
 	}
+	const images, m, eps = 5, 2, 0.5
+	for _, c := range []Config{
+		{Kind: PGD, Epsilon: eps, Steps: 3, NoiseVectors: m},
+		{Kind: DDN, Epsilon: eps, Steps: 3, NoiseVectors: m, InitNorm: DefaultInitNorm, Gamma: DefaultGamma},
+	} {
+		// Whole, then in 3 pieces attacked at once (BatchNorm in evaluation
+		// mode looks at one image at a time): the same perturbations.
+		var whole []float32
+		for _, workers := range []int{1, 3} {
+			c.Workers = workers
+			adv := attackTemplate(t, model, c, images, eps)
+			if whole == nil {
+				whole = adv
+				continue
+			}
+			worst := 0.0
+			for i := range adv {
+				worst = max(worst, math.Abs(float64(adv[i]-whole[i])))
+			}
+			t.Logf("%s in %d pieces: max |adv - whole| = %.2g", c.Kind, workers, worst)
+			if worst > 1e-5 {
+				t.Errorf("%s in %d pieces: adversarial inputs differ from the whole batch's by %v", c.Kind, workers, worst)
+			}
+		}
+	}
+}
+
+// attackTemplate attacks images random Fashion-MNIST-shaped images with c
+// and returns the adversarial inputs, after checking they stayed in the ball.
+func attackTemplate(t *testing.T, model Classifier, c Config, images int, eps float64) []float32 {
+	t.Helper()
 	g, err := torchbind.NewGenerator("cpu", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	const images, m, eps = 3, 2, 0.5
-	for _, c := range []Config{
-		{Kind: PGD, Epsilon: eps, Steps: 3, NoiseVectors: m},
-		{Kind: DDN, Epsilon: eps, Steps: 3, NoiseVectors: m, InitNorm: DefaultInitNorm, Gamma: DefaultGamma},
-	} {
-		s := torchbind.NewScope()
-		x := quantize(s, s.Rand(g, "cpu", images, 1, 28, 28))
-		inputs := s.RepeatInterleave(x, []int64{m})
-		noise := s.RandnLike(inputs, sigma, g)
-		// Labels the model gives the clean images, so that DDN has work to do.
-		labels := s.Argmax(model.Infer(s, x), 1)
-		adv, err := c.Attack(s, model, inputs, labels, noise, g)
-		if err != nil {
-			t.Fatalf("%s: %v", c.Kind, err)
-		}
-		moved, err := s.L2Norms(s.Sub(adv, inputs)).Float32s()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: per-row ||delta|| %v", c.Kind, moved)
-		for i, n := range moved {
-			if float64(n) > eps+math.Sqrt(28*28)/510 || (c.Kind == PGD && float64(n) > eps+1e-5) {
-				t.Errorf("%s: row %d moved %v", c.Kind, i, n)
-			}
-		}
-		s.Close()
+	s := torchbind.NewScope()
+	defer s.Close()
+	x := quantize(s, s.Rand(g, "cpu", int64(images), 1, 28, 28))
+	inputs := s.RepeatInterleave(x, []int64{int64(c.NoiseVectors)})
+	noise := s.RandnLike(inputs, sigma, g)
+	// Labels the model gives the clean images, so that DDN has work to do.
+	labels := s.Argmax(model.Forward(s, x), 1)
+	adv, err := c.Attack(s, model, inputs, labels, noise, g)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Kind, err)
 	}
+	moved, err := s.L2Norms(s.Sub(adv, inputs)).Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s, %d workers: per-row ||delta|| %v", c.Kind, c.Workers, moved)
+	for i, n := range moved {
+		if float64(n) > eps+math.Sqrt(28*28)/510 || (c.Kind == PGD && float64(n) > eps+1e-5) {
+			t.Errorf("%s: row %d moved %v", c.Kind, i, n)
+		}
+	}
+	vals, err := adv.Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
 }
 
 // TestCUDAMatchesCPU runs the attacks on the GPU where there is one: PGD
@@ -434,6 +470,70 @@ func TestStepsRunInConstantMemory(t *testing.T) {
 		newProblem(3, a.c.NoiseVectors, 12).run(t, a.c, w, a.noise)
 		if len(w.held) != a.c.Steps || w.held[1] != w.held[len(w.held)-1] {
 			t.Errorf("%s: tensors in scope at each forward pass: %v", a.name, w.held)
+		}
+	}
+}
+
+// TestDirectionsIgnoreTheSplit takes each step's random rows piece by piece,
+// the pieces racing each other, and checks that together they are the
+// whole batch's draw, step by step, from a generator seeded alike.
+func TestDirectionsIgnoreTheSplit(t *testing.T) {
+	const images, rowSize, steps, seed = 7, 5, 3, 11
+	s := torchbind.NewScope()
+	defer s.Close()
+	whole := &batch{clean: s.Zeros(torchbind.Float32, "cpu", images, rowSize)}
+	g, err := torchbind.NewGenerator("cpu", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	bounds := []int64{0, 2, 3, 7}
+	d, err := newDirections(g, whole, len(bounds)-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	got := make([][][]float32, len(bounds)-1) // [piece][step] rows
+	var wg sync.WaitGroup
+	for k := range len(bounds) - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ps := torchbind.NewScope()
+			defer ps.Close()
+			for i := range steps {
+				v, err := d.from(bounds[k]).rows(ps, i, bounds[k+1]-bounds[k]).Float32s()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[k] = append(got[k], v)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(d.steps) != 0 {
+		t.Errorf("%d steps' draws still held after every piece took its rows", len(d.steps))
+	}
+	ref, err := torchbind.NewGenerator("cpu", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for i := range steps {
+		want, err := s.Randn(ref, 1, "cpu", images, rowSize).Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var joined []float32
+		for k := range got {
+			if len(got[k]) <= i {
+				t.Fatalf("piece %d took %d steps", k, len(got[k]))
+			}
+			joined = append(joined, got[k][i]...)
+		}
+		if !slices.Equal(joined, want) {
+			t.Errorf("step %d: pieces' rows %v, want the whole draw %v", i, joined, want)
 		}
 	}
 }

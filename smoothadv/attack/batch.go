@@ -202,13 +202,14 @@ func (b *batch) project(s *torchbind.Scope, delta *torchbind.Tensor, eps float64
 }
 
 // unitRows scales each row of v to unit L2 norm. A zero row has no
-// direction, so it becomes a standard normal draw from g, unscaled, as in
-// the reference. The draw is made for every row, needed or not: asking the
-// device whether any row is zero would wait for it every step.
-func unitRows(s *torchbind.Scope, v *torchbind.Tensor, g *torchbind.Generator) *torchbind.Tensor {
+// direction, so it becomes its row of random (standard normal draws),
+// unscaled, as in the reference. The draw is made for every row, needed or
+// not: asking the device whether any row is zero would wait for it every
+// step.
+func unitRows(s *torchbind.Scope, v, random *torchbind.Tensor) *torchbind.Tensor {
 	norms := s.Reshape(s.L2Norms(v), -1, 1)
 	zero := s.Eq(norms, s.ZerosLike(norms))
-	return s.Where(zero, s.RandnLike(v, 1, g), s.Div(v, norms))
+	return s.Where(zero, random, s.Div(v, norms))
 }
 
 // iterate runs steps, each in its own scope. step gets the carried tensors

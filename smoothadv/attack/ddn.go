@@ -31,7 +31,7 @@ func quantize(s *torchbind.Scope, v *torchbind.Tensor) *torchbind.Tensor {
 // The final quantisation, as in the reference, can take ||delta|| past eps by
 // up to half a level per value, sqrt(size)/510; for 8-bit inputs (multiples
 // of 1/255) x + delta stays in [0, 1].
-func (c Config) ddn(model Classifier, b *batch, g *torchbind.Generator) (*torchbind.Tensor, error) {
+func (c Config) ddn(model Classifier, b *batch, dirs rowsFrom) (*torchbind.Tensor, error) {
 	s := b.scope
 	worst := s.L2Norms(s.Maximum(b.clean, s.RSub(1, b.clean)))
 	delta := s.ZerosLike(b.clean)
@@ -51,7 +51,7 @@ func (c Config) ddn(model Classifier, b *batch, g *torchbind.Generator) (*torchb
 		bestNorm = s.Where(better, l2, bestNorm)
 		best = s.Where(s.Reshape(better, -1, 1), delta, best)
 
-		delta = s.Add(delta, s.MulScalar(unitRows(s, grad, g), ddnLR(i, c.Steps)))
+		delta = s.Add(delta, s.MulScalar(unitRows(s, grad, dirs.rows(s, i, b.images)), ddnLR(i, c.Steps)))
 		// norm *= 1 - (2*adv - 1)*gamma, capped at the farthest point of the box.
 		sign := s.AddScalar(s.MulScalar(s.ToFloat32(adv), 2), -1)
 		norm = s.Minimum(s.Mul(norm, s.RSub(1, s.MulScalar(sign, c.Gamma))), worst)

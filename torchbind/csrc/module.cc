@@ -81,10 +81,12 @@ tb_error tb_module_save(tb_module m, const char *path, const char *meta) {
   });
 }
 
-tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, tb_tensor *out) {
+tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, int channels_last, tb_tensor *out) {
   return guard([&] {
     torch::AutoGradMode mode(grad != 0);
-    auto result = M(m).forward({T(input)});
+    auto x = T(input);
+    if (channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    auto result = M(m).forward({x});
     if (!result.isTensor()) throw std::runtime_error("module forward returned " + result.tagKind() + ", not a tensor");
     *out = wrap(result.toTensor());
   });

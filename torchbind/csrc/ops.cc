@@ -5,6 +5,10 @@
 
 using namespace torchbind;
 
+// OpenMP's own setter, weak: it is there when libtorch brought an OpenMP
+// runtime (GNU or Intel), and null otherwise.
+extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
 namespace {
 
 at::Tensor unary(int op, const at::Tensor &a) {
@@ -271,6 +275,17 @@ tb_error tb_set_num_threads(int n) {
 }
 
 int tb_get_num_threads(void) { return at::get_num_threads(); }
+
+tb_error tb_set_thread_threads(int n, int *prev) {
+  return guard([&] {
+    if (n < 1) throw std::invalid_argument("number of threads must be at least 1");
+    if (omp_set_num_threads == nullptr) throw std::runtime_error("libtorch runs without OpenMP: no per-thread thread count");
+    // at::get_num_threads first gives this thread libtorch's default, which
+    // its first parallel call would otherwise apply over ours.
+    *prev = at::get_num_threads();
+    omp_set_num_threads(n);
+  });
+}
 
 const char *tb_torch_version(void) { return TORCH_VERSION; }
 

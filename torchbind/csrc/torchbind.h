@@ -145,7 +145,8 @@ void tb_module_free(tb_module m);
 /* Saves the module; meta (may be NULL) becomes extra/smoothadv.json. */
 tb_error tb_module_save(tb_module m, const char *path, const char *meta);
 /* grad != 0 records the autograd graph; grad == 0 runs under no-grad. */
-tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, tb_tensor *out);
+/* channels_last != 0 passes a 4-d input in channels-last memory format (same values). */
+tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, int channels_last, tb_tensor *out);
 tb_error tb_module_train(tb_module m, int on);
 tb_error tb_module_is_training(tb_module m, int *on);
 tb_error tb_module_to(tb_module m, const char *device);
@@ -168,6 +169,10 @@ tb_error tb_module_set_floats(tb_module m, const char *path, const double *value
 tb_error tb_cuda_device_count(int *n);
 tb_error tb_set_num_threads(int n);
 int tb_get_num_threads(void);
+/* Sets the intra-op threads of the calling OS thread only (its OpenMP
+ * count), leaving other threads' and the process default alone; *prev gets
+ * the count it had. An error when libtorch runs without OpenMP. */
+tb_error tb_set_thread_threads(int n, int *prev);
 /* The libtorch version the shim was compiled against, e.g. "1.13.0". */
 const char *tb_torch_version(void);
 
@@ -239,6 +244,45 @@ extern "C" {
 
 /* a converted to dtype (a itself, shared, when it already has it). */
 tb_error tb_to_dtype(tb_tensor a, int dtype, tb_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* ---- process groups for data-parallel training (dist.cc) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void *tb_store; /* a c10d::Store (TCPStore, perhaps under a prefix) */
+typedef void *tb_group; /* a c10d Gloo or NCCL backend */
+
+/* The backends compiled in, each followed by a space: "gloo ", "gloo nccl ". */
+const char *tb_dist_backends(void);
+/* A TCPStore at host:port: served by this process when serve != 0, else
+ * reached as a client (retrying up to timeout_ms). Each of the world
+ * processes checks in; the host waits up to timeout_ms for them all (and
+ * goes on regardless: a missing process shows when the group forms). Keys
+ * go under prefix unless it is "". */
+tb_error tb_store_new(const char *host, int port, int serve, int world, const char *prefix, int64_t timeout_ms,
+                      tb_store *out);
+void tb_store_free(tb_store s);
+tb_error tb_store_set(tb_store s, const char *key, const char *value, int n);
+/* *found is 0 when key is not set (no waiting); else *value (malloc'd,
+ * NUL-terminated) holds its n bytes. */
+tb_error tb_store_get(tb_store s, const char *key, char **value, int *n, int *found);
+tb_error tb_store_add(tb_store s, const char *key, int64_t delta, int64_t *out);
+/* Joins rank of world processes through the store with backend "gloo" or
+ * "nccl"; timeout_ms bounds the rendezvous and every collective. */
+tb_error tb_group_new(tb_store s, int rank, int world, const char *backend, int64_t timeout_ms, tb_group *out);
+void tb_group_free(tb_group g);
+/* Sums the n tensors in place over the group (then divides by the world size
+ * when average != 0), bucket by bucket: runs of tensors of one dtype and
+ * device of at most bucket_bytes, each flattened into one message. */
+tb_error tb_group_allreduce(tb_group g, const tb_tensor *ts, int n, int average, int64_t bucket_bytes);
+/* Overwrites the n tensors with root's, in buckets as tb_group_allreduce. */
+tb_error tb_group_broadcast(tb_group g, const tb_tensor *ts, int n, int root, int64_t bucket_bytes);
+tb_error tb_group_barrier(tb_group g);
 
 #ifdef __cplusplus
 }
