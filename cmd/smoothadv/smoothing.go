@@ -91,7 +91,7 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 	fs.StringVar(&f.shard, "shard", "", `process part i of n of the selected examples: "i/n", "auto" (Slurm array) or "auto/n" (Kubernetes indexed Job or Slurm)`)
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once (0: one per CPU core on cpu, 1 on cuda)")
 	fs.BoolVar(&f.unoptimized, "unoptimized", false, "sample with the model as loaded, not a frozen copy optimised for inference")
-	fs.IntVar(&f.group, "group", 0, "examples sampled together in shared batches (0: enough to fill a batch)")
+	fs.IntVar(&f.group, "group", 0, "examples sampled together in shared batches (0: enough to fill a batch with N0 samples each for certify, N for predict; ten times as many with --target-radius)")
 	f.infer.register(fs)
 }
 

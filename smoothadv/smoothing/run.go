@@ -28,7 +28,7 @@ type Job struct {
 	Params certify.RunParams
 	// Group is how many examples are sampled together: their noisy copies
 	// share batches. 0 picks enough to fill a batch with the smallest round
-	// of samples (N0 for certify).
+	// of samples (N0 for certify), ten times as many for adaptive certify.
 	Group    int
 	Progress progress.Reporter
 }
