@@ -12,10 +12,12 @@ GO ?= go
 CXX ?= g++
 
 APT_PACKAGES := g++ libtorch-dev libtcmalloc-minimal4 python3-torch python3-torchvision python3-scipy \
-	python3-statsmodels python3-yaml python3-numpy python3-pil ca-certificates dataset-fashion-mnist
+	python3-statsmodels python3-yaml python3-numpy python3-pil ca-certificates dataset-fashion-mnist \
+	libgloo-dev
 # Without recommends: they would add speech-recognition data, fonts and a GUI
 # stack; everything the build and the tests' python3 scripts import is listed
-# above or a hard dependency of it (ca-certificates: go mod download's HTTPS).
+# above or a hard dependency of it (ca-certificates: go mod download's HTTPS;
+# libgloo-dev: the Gloo headers that libtorch's c10d headers include).
 # Files that show each package is installed (checked instead of dpkg -s, which is slow).
 APT_STAMP := $(BUILD)/.deps
 
