@@ -78,6 +78,9 @@ func TestBadInputRefusedBeforeWriting(t *testing.T) {
 		{certifyWith(center, "0.25", "--normalization", "normalize"),
 			"model " + center + " records the center input layer (InputCenterLayer) but --normalization asks for normalize (NormalizeLayer)"},
 		{certifyWith(model, "0.25", "--normalization", "whiten"), `unknown normalization "whiten"`},
+		{certifyWith(model, "0.25", "--target-radius", "-1"), "certify: need a finite target radius >= 0 (0: not adaptive), got -1"},
+		{certifyWith(model, "0.25", "--radius", "pc"), `certify: radius rule "pc": want pa (the reference's) or pb`},
+		{certifyWith(model, "0.25", "--target-radius", "0.5"), "certify: target radius 0.5 is out of reach: even if all N=10 samples voted for one class"},
 		{[]string{"predict", "fashion-mnist", model, "inf", dir + "/predict"}, "sigma +Inf" + sigmaRange},
 		{[]string{"predict", "fashion-mnist", model, "0.25", dir + "/predict", "--N", "0"}, "predict: need N >= 1, got 0"},
 		{[]string{"predict", "fashion-mnist", model, "0.25", dir + "/predict", "--attack", "PGD", "--epsilon", "0"}, "epsilon must be positive and finite, got 0"},
@@ -99,7 +102,7 @@ func TestBadInputRefusedBeforeWriting(t *testing.T) {
 		{[]string{"analyze", "plot", "--out", dir + "/plot.png", "--step", "0", dir + "/a.tsv"}, "plot: step 0 must be positive"},
 	} {
 		t.Run(strings.Join(c.args[:min(len(c.args), 2)], " "), func(t *testing.T) {
-			refusedBefore(t, c.args, c.want, out, out+".json", dir+"/predict", dir+"/train", dir+"/plot.png")
+			refusedBefore(t, c.args, c.want, out, out+".json", out+".samples", dir+"/predict", dir+"/train", dir+"/plot.png")
 		})
 	}
 }
@@ -122,4 +125,24 @@ func TestPlainModelCertifiesAndPredicts(t *testing.T) {
 	seven := filepath.Join(dir, "seven.tsv")
 	refusedBefore(t, []string{"certify", "fashion-mnist", p.Models["seven"], "0.25", seven, "--device", "cpu"},
 		"model "+p.Models["seven"]+" outputs 7 classes but fashion-mnist has 10", seven)
+}
+
+// TestAdaptiveCertifyCLI: --target-radius writes the reference's log, its
+// samples file and a summary, and analyze and compare read the log as it is.
+func TestAdaptiveCertifyCLI(t *testing.T) {
+	p := modelstest.WritePlain(t)
+	out := filepath.Join(t.TempDir(), "certify.tsv")
+	said := smoothadv(t, "certify", "fashion-mnist", p.Models["traced"], "0.25", out, "--N0", "10", "--N", "400", "--skip", "2500",
+		"--device", "cpu", "--target-radius", "0.1", "--radius", "pb")
+	if !strings.Contains(said, "4 examples used") {
+		t.Errorf("certify said %q, want a summary of the samples of 4 examples", said)
+	}
+	if n := lineCount(out); n != 5 {
+		t.Errorf("certify log has %d lines, want a header and 4", n)
+	}
+	if n := lineCount(out + ".samples"); n != 5 {
+		t.Errorf("samples file has %d lines, want a header and 4", n)
+	}
+	smoothadv(t, "analyze", "table", out, "--radii", "0:0.25:0.25")
+	smoothadv(t, "compare", out, out, "--radii", "0.1:0.1:0.1")
 }
