@@ -28,8 +28,9 @@
 // most alpha, and whichever look a run stops at, its certificate holds with
 // probability at least 1 - alpha, as CERTIFY's does. Stopping for futility
 // never certifies anything, so it needs no share of alpha; it uses the
-// mirror-image bounds at the look's level, so that an image whose true pA
-// would pass the last look is given up with probability at most alpha.
+// mirror-image bounds at the look's level, so that an image whose true
+// class probabilities, as counts of N samples, would pass the last look is
+// given up with probability at most alpha.
 //
 // Why Bonferroni and not an anytime-valid confidence sequence: the sampler
 // works in batches, so looking after every sample, which is what a
