@@ -25,6 +25,41 @@ type Options struct {
 	Workers int
 	// Prefetch is how many batches may be decoded ahead of the consumer; 0 means two per worker.
 	Prefetch int
+	// Shard, with a Count above one, keeps one process's share of every batch.
+	Shard Shard
+}
+
+// Shard is process Index's share of every batch in data-parallel training over Count processes:
+// each process draws the same order and takes its part of each batch of it.
+type Shard struct {
+	Index, Count int
+	// Chunks > 0 cuts a batch into Chunks equal runs (as training cuts a batch for its noise
+	// vectors) and each run into Count equal parts; the share is part Index of every run. What
+	// does not divide is left out (only a short last batch has any), so every process gets as
+	// many examples. Chunks == 0 keeps Range of the whole batch, leaving nothing out.
+	Chunks int
+}
+
+// Range is part Index of n examples cut into Count parts whose sizes differ by at most one.
+func (s Shard) Range(n int) (lo, hi int) { return s.Index * n / s.Count, (s.Index + 1) * n / s.Count }
+
+// part is the share of a batch of examples idx.
+func (s Shard) part(idx []int) []int {
+	if s.Count <= 1 {
+		return idx
+	}
+	if s.Chunks == 0 {
+		lo, hi := s.Range(len(idx))
+		return idx[lo:hi]
+	}
+	run := len(idx) / s.Chunks
+	n := run / s.Count
+	out := make([]int, 0, s.Chunks*n)
+	for c := range s.Chunks {
+		start := c*run + s.Index*n
+		out = append(out, idx[start:start+n]...)
+	}
+	return out
 }
 
 // Loader cuts a Dataset into batches, decoding them in parallel ahead of the consumer.
@@ -51,6 +86,9 @@ func NewLoader(ds Dataset, opt Options) (*Loader, error) {
 	}
 	if opt.Workers < 0 || opt.Prefetch < 0 {
 		return nil, fmt.Errorf("workers %d and prefetch %d, want >= 0", opt.Workers, opt.Prefetch)
+	}
+	if sh := opt.Shard; sh.Count > 1 && (sh.Index < 0 || sh.Index >= sh.Count || sh.Chunks < 0) {
+		return nil, fmt.Errorf("shard %d of %d in %d chunks, want 0 <= shard < count and chunks >= 0", sh.Index, sh.Count, sh.Chunks)
 	}
 	if opt.Workers == 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
@@ -175,7 +213,7 @@ func mix(x uint64) uint64 {
 
 // fill decodes batch k of the epoch into b, seeding rng (through pcg) for each example.
 func (l *Loader) fill(ctx context.Context, b *Batch, k int, order []int, epoch int, pcg *rand.PCG, rng *rand.Rand) error {
-	idx := order[k*l.opt.BatchSize : min((k+1)*l.opt.BatchSize, len(order))]
+	idx := l.opt.Shard.part(order[k*l.opt.BatchSize : min((k+1)*l.opt.BatchSize, len(order))])
 	size := l.ds.Shape().Size()
 	b.Images, b.Labels, b.Indices = b.Images[:len(idx)*size], b.Labels[:len(idx)], b.Indices[:len(idx)]
 	for j, i := range idx {
