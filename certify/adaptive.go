@@ -87,9 +87,9 @@ type look struct {
 	alpha float64
 }
 
-// firstLook is the fewest samples the first look may have: below that,
-// only a radius of about sigma (R/sigma = PhiInverse(alpha_k^(1/n))) could
-// be certified at all.
+// firstLook is the fewest samples the first look may have: fewer certify
+// little even when unanimous (at most sigma * PhiInverse(alpha_k^(1/n)):
+// 1.35 sigma for n = 100 at alpha_k = 1e-4).
 const firstLook = 100
 
 // AdaptiveScheme names the schedule of looks and the split of alpha over
