@@ -18,6 +18,10 @@ type Env struct {
 	Rank, World int
 	// LocalRank is the process's rank on its node: it picks the node's GPU.
 	LocalRank int
+	// LocalWorld is how many processes share the node's CPU cores:
+	// torchrun's LOCAL_WORLD_SIZE; 1 under srun, which binds each task to
+	// CPUs of its own.
+	LocalWorld int
 	// MasterAddr and MasterPort are where the TCPStore is.
 	MasterAddr string
 	MasterPort int
@@ -48,6 +52,7 @@ func FromEnv(getenv func(string) string) (env Env, ok bool, err error) {
 	case getenv("RANK") != "" || getenv("WORLD_SIZE") != "":
 		env = Env{Launcher: "torchrun", Rank: r.int("RANK", -1), World: r.int("WORLD_SIZE", -1)}
 		env.LocalRank = r.int("LOCAL_RANK", env.Rank)
+		env.LocalWorld = r.int("LOCAL_WORLD_SIZE", 1)
 		env.MasterAddr = r.need("MASTER_ADDR")
 		env.MasterPort = r.int("MASTER_PORT", -1)
 		if getenv("TORCHELASTIC_USE_AGENT_STORE") == "True" {
@@ -56,7 +61,7 @@ func FromEnv(getenv func(string) string) (env Env, ok bool, err error) {
 		}
 	case getenv("SLURM_STEP_NUM_TASKS") != "":
 		env = Env{Launcher: "srun", Rank: r.int("SLURM_PROCID", -1), World: r.int("SLURM_STEP_NUM_TASKS", -1),
-			LocalRank: r.int("SLURM_LOCALID", 0)}
+			LocalRank: r.int("SLURM_LOCALID", 0), LocalWorld: 1}
 		env.MasterAddr = getenv("MASTER_ADDR")
 		if env.MasterAddr == "" {
 			nodes := getenv("SLURM_STEP_NODELIST")
@@ -80,8 +85,8 @@ func FromEnv(getenv func(string) string) (env Env, ok bool, err error) {
 	if r.err != nil {
 		return Env{}, false, fmt.Errorf("%s environment: %w", env.Launcher, r.err)
 	}
-	if env.World < 1 || env.Rank < 0 || env.Rank >= env.World || env.LocalRank < 0 {
-		return Env{}, false, fmt.Errorf("%s environment: rank %d (local %d) of world size %d", env.Launcher, env.Rank, env.LocalRank, env.World)
+	if env.World < 1 || env.Rank < 0 || env.Rank >= env.World || env.LocalRank < 0 || env.LocalWorld < 1 {
+		return Env{}, false, fmt.Errorf("%s environment: rank %d (local %d of %d) of world size %d", env.Launcher, env.Rank, env.LocalRank, env.LocalWorld, env.World)
 	}
 	if env.MasterPort < 1 || env.MasterPort > 65535 {
 		return Env{}, false, fmt.Errorf("%s environment: master port %d outside 1..65535", env.Launcher, env.MasterPort)

@@ -25,16 +25,16 @@ func TestFromEnv(t *testing.T) {
 		env  []string
 		want Env
 	}{
-		{"torchrun", torchrun, Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, MasterAddr: "node7", MasterPort: 29500}},
+		{"torchrun", torchrun, Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, LocalWorld: 2, MasterAddr: "node7", MasterPort: 29500}},
 		{"torchrun's static rendezvous", append(torchrun, "TORCHELASTIC_USE_AGENT_STORE", "True", "TORCHELASTIC_RESTART_COUNT", "2"),
-			Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, MasterAddr: "node7", MasterPort: 29500, AgentStore: true, Prefix: "/worker/attempt_2"}},
+			Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, LocalWorld: 2, MasterAddr: "node7", MasterPort: 29500, AgentStore: true, Prefix: "/worker/attempt_2"}},
 		{"env:// by hand, no local rank", []string{"RANK", "1", "WORLD_SIZE", "2", "MASTER_ADDR", "10.0.0.1", "MASTER_PORT", "1234"},
-			Env{Launcher: "torchrun", Rank: 1, World: 2, LocalRank: 1, MasterAddr: "10.0.0.1", MasterPort: 1234}},
+			Env{Launcher: "torchrun", Rank: 1, World: 2, LocalRank: 1, LocalWorld: 1, MasterAddr: "10.0.0.1", MasterPort: 1234}},
 		{"torchrun inside srun", append(append([]string{}, srun...), torchrun...),
-			Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, MasterAddr: "node7", MasterPort: 29500}},
-		{"srun", srun, Env{Launcher: "srun", Rank: 5, World: 6, LocalRank: 2, MasterAddr: "gpu03", MasterPort: 12000 + 123456%20000}},
+			Env{Launcher: "torchrun", Rank: 3, World: 4, LocalRank: 1, LocalWorld: 2, MasterAddr: "node7", MasterPort: 29500}},
+		{"srun", srun, Env{Launcher: "srun", Rank: 5, World: 6, LocalRank: 2, LocalWorld: 1, MasterAddr: "gpu03", MasterPort: 12000 + 123456%20000}},
 		{"srun with a master given", append(srun, "MASTER_ADDR", "login1", "MASTER_PORT", "40000"),
-			Env{Launcher: "srun", Rank: 5, World: 6, LocalRank: 2, MasterAddr: "login1", MasterPort: 40000}},
+			Env{Launcher: "srun", Rank: 5, World: 6, LocalRank: 2, LocalWorld: 1, MasterAddr: "login1", MasterPort: 40000}},
 	} {
 		got, ok, err := FromEnv(vars(c.env...))
 		if err != nil || !ok || got != c.want {
@@ -52,12 +52,12 @@ func TestFromEnv(t *testing.T) {
 		}
 	}
 	for want, env := range map[string][]string{
-		"MASTER_ADDR is not set":           {"RANK", "0", "WORLD_SIZE", "2", "MASTER_PORT", "1"},
-		`RANK="one" is not an integer`:     {"RANK", "one", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
-		"rank 2 (local 2) of world size 2": {"RANK", "2", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
-		"master port 70000":                {"RANK", "0", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "70000"},
-		"SLURM_JOB_ID is not set":          {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "a"},
-		`host list "gpu[01-03": unclosed`:  {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "gpu[01-03", "SLURM_JOB_ID", "1"},
+		"MASTER_ADDR is not set":                {"RANK", "0", "WORLD_SIZE", "2", "MASTER_PORT", "1"},
+		`RANK="one" is not an integer`:          {"RANK", "one", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"rank 2 (local 2 of 1) of world size 2": {"RANK", "2", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"master port 70000":                     {"RANK", "0", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "70000"},
+		"SLURM_JOB_ID is not set":               {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "a"},
+		`host list "gpu[01-03": unclosed`:       {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "gpu[01-03", "SLURM_JOB_ID", "1"},
 	} {
 		if _, _, err := FromEnv(vars(env...)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: error %v, want one saying %q", env, err, want)

@@ -32,7 +32,7 @@ func ranks(t *testing.T, world int, f func(g *Group) error) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g := New(Env{Launcher: "test", Rank: r, World: world, MasterAddr: "127.0.0.1", MasterPort: port}, 20*time.Second)
+			g := New(Env{Launcher: "test", Rank: r, World: world, LocalWorld: 1, MasterAddr: "127.0.0.1", MasterPort: port}, 20*time.Second)
 			err := g.Connect("cpu")
 			if err == nil {
 				err = f(g)
