@@ -51,6 +51,9 @@ type TrainOptions struct {
 	// ReferenceThreads sets the reference's: 0 gives it as many as ours
 	// (equal threads), -1 leaves torch's default.
 	ReferenceThreads int
+	// ChannelsLast runs our step with channels-last inputs (the reference's
+	// stays as train_pgd.py has it).
+	ChannelsLast bool
 	// Python runs the reference's step with this interpreter ("" skips it).
 	Python string
 }
@@ -210,6 +213,7 @@ func writeBatch(dir string, b *data.Batch) (batchFiles, error) {
 func (o TrainOptions) trainConfig(c TrainConfig) train.Config {
 	cfg := train.Defaults()
 	cfg.Batch, cfg.LR, cfg.NoiseSD, cfg.NumNoiseVec, cfg.Seed = o.Batch, o.LR, o.NoiseSD, c.NoiseVecs, 1
+	cfg.ChannelsLast = o.ChannelsLast
 	if c.AttackSteps > 0 {
 		cfg.AdvTraining, cfg.Attack, cfg.Epsilon, cfg.NumSteps, cfg.TrainMultiNoise = true, "PGD", o.Epsilon, c.AttackSteps, true
 	}

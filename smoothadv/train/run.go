@@ -16,6 +16,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify/pyfmt"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -27,8 +28,8 @@ const (
 )
 
 // newTrainer opens the data and the model (fresh, pretrained or resumed)
-// and returns the first epoch to train.
-func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
+// and returns the first epoch to train, as a process of g (nil: alone).
+func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error) {
 	if cfg.Resume {
 		if err := checkResumable(cfg); err != nil {
 			return nil, 0, err
@@ -37,16 +38,19 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
-	if err := useTrainingThreads(); err != nil {
+	if err := useTrainingThreads(processesHere(g)); err != nil {
 		return nil, 0, err
 	}
-	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch")}
+	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch"), group: g}
 	ok := false
 	defer func() {
 		if !ok {
 			t.close()
 		}
 	}()
+	if err := t.join(); err != nil {
+		return nil, 0, err
+	}
 	trainSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Train)
 	if err != nil {
 		return nil, 0, err
@@ -56,7 +60,7 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 		return nil, 0, err
 	}
 	t.test = every(testSet, cfg.TestSubset)
-	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}); err != nil {
+	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Shard: t.shard(cfg.NumNoiseVec)}); err != nil {
 		return nil, 0, err
 	}
 	if cfg.UseUnlabelled {
@@ -64,7 +68,7 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("self-training set: %w", err)
 		}
-		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers}); err != nil {
+		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers, Shard: t.shard(cfg.NumNoiseVec)}); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -72,7 +76,10 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if cfg.Resume {
+	if err := t.syncModel(start); err != nil {
+		return nil, 0, err
+	}
+	if cfg.Resume && g.Leader() {
 		if err := resumeLog(cfg.OutDir, t.header(), start-1, os.Stderr); err != nil {
 			return nil, 0, err
 		}
@@ -90,8 +97,9 @@ func newTrainer(cfg Config, out io.Writer) (*Trainer, int, error) {
 }
 
 // useTrainingThreads sets libtorch's intra-op threads for training: one
-// step runs at a time, so it may use every core.
-func useTrainingThreads() error { return torchbind.UseCores(1) }
+// step runs at a time in each of the node's training processes, so they
+// share every core.
+func useTrainingThreads(processes int) error { return torchbind.UseCores(processes) }
 
 // openModel makes the model and optimizer: resumed from the output
 // directory, started from a pretrained model, or freshly initialised.
@@ -124,6 +132,7 @@ func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
 		return 0, fmt.Errorf("%s has %d classes, %s has %d", cfg.Arch, t.model.Meta.NumClasses, cfg.Dataset, trainSet.NumClasses())
 	}
 	t.model.Meta.NoiseSD = cfg.NoiseSD
+	t.model.SetChannelsLast(cfg.ChannelsLast)
 	params, err := t.model.Parameters()
 	if err != nil {
 		return 0, err
@@ -213,15 +222,23 @@ func (t *Trainer) close() {
 	}
 }
 
-// writeRunInfo records the resolved configuration and the versions used.
+// writeRunInfo records the resolved configuration, the processes and the
+// versions used.
 func (t *Trainer) writeRunInfo() error {
+	if !t.group.Leader() {
+		return nil
+	}
 	info := map[string]any{
-		"config": t.cfg,
+		"config":     t.cfg,
+		"world_size": 1,
 		"versions": map[string]string{
 			"go":         runtime.Version(),
 			"libtorch":   torchbind.Version(),
 			"started_at": time.Now().UTC().Format(time.RFC3339),
 		},
+	}
+	if t.group != nil {
+		info["world_size"], info["backend"], info["launcher"] = t.group.World, t.group.Backend(), t.group.Launcher
 	}
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {

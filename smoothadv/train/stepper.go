@@ -25,13 +25,14 @@ func NewStepper(cfg Config, model *models.Model) (*Stepper, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid training configuration:\n%w", err)
 	}
-	if err := useTrainingThreads(); err != nil {
+	if err := useTrainingThreads(1); err != nil {
 		return nil, err
 	}
 	params, err := model.Parameters()
 	if err != nil {
 		return nil, err
 	}
+	model.SetChannelsLast(cfg.ChannelsLast)
 	t := &Trainer{cfg: cfg, model: model, opt: NewSGD(params, cfg.LR, cfg.Momentum, cfg.WeightDecay)}
 	s := &Stepper{t: t}
 	if cfg.AdvTraining {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -63,6 +64,10 @@ type Config struct {
 	// to keep small CPU runs quick.
 	TrainSubset int `yaml:"train_subset"`
 	TestSubset  int `yaml:"test_subset"`
+	// ChannelsLast gives the model its inputs in channels-last (NHWC)
+	// memory format, in training, attacks and tests: the same values, other
+	// kernels (BENCHMARKS.md).
+	ChannelsLast bool `yaml:"channels_last"`
 }
 
 // Defaults are the reference's defaults (train_pgd.py).
@@ -189,18 +194,9 @@ type Trainer struct {
 	test      data.Dataset
 	attacker  Attacker
 	progress  progress.Reporter
-	out       io.Writer // per-epoch summaries
+	out       io.Writer   // per-epoch summaries
+	group     *dist.Group // the processes of data-parallel training; nil alone
 }
 
 // Run trains as cfg says, resuming from OutDir when cfg.Resume is set.
-func Run(ctx context.Context, cfg Config, out io.Writer) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid training configuration:\n%w", err)
-	}
-	t, start, err := newTrainer(cfg, out)
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	return t.loop(ctx, start)
-}
+func Run(ctx context.Context, cfg Config, out io.Writer) error { return RunIn(ctx, cfg, nil, out) }
