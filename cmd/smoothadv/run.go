@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 )
 
@@ -66,7 +67,9 @@ func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
 	if o.dryRun {
 		return e.Plan(stdout, o.out)
 	}
-	return e.Run(ctx, experiment.Options{Out: o.out, Only: only, Log: stdout})
+	return inJob(func(g *dist.Group) error {
+		return e.Run(ctx, experiment.Options{Out: o.out, Only: only, Log: stdout, Group: g})
+	})
 }
 
 func init() { commands = append(commands, newRunCmd) }

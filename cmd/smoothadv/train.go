@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
@@ -40,11 +41,6 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 			if gpu != "" {
 				mf.device = "cuda:" + gpu
 			}
-			device, err := mf.resolvedDevice()
-			if err != nil {
-				return err
-			}
-			cfg.Device, cfg.Normalization = device, mf.normalization
 			if cfg.UseUnlabelled && cfg.UnlabelledPath == "" {
 				return fmt.Errorf("--use-unlabelled needs --unlabelled-path (the pseudo-labelled pickle)")
 			}
@@ -55,7 +51,14 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 				}
 				defer stop()
 			}
-			return train.Run(cmd.Context(), cfg, cmd.OutOrStdout())
+			return inJob(func(g *dist.Group) error {
+				device, err := g.Device(mf.device)
+				if err != nil {
+					return err
+				}
+				cfg.Device, cfg.Normalization = device, mf.normalization
+				return train.RunIn(cmd.Context(), cfg, g, cmd.OutOrStdout())
+			})
 		},
 	}
 	fs := cmd.Flags()

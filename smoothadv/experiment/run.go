@@ -19,10 +19,10 @@ import (
 	"github.com/smoothadv/smoothadv/certify/progress"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
+	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
-	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // Stage is one step of a run.
@@ -67,12 +67,15 @@ type Worker interface {
 	Certify(ctx context.Context, run Run, model, log string) error
 }
 
-// LibTorch trains with package train and certifies with package smoothing.
-type LibTorch struct{}
+// LibTorch trains with package train, as one process of Group (nil: alone),
+// and certifies with package smoothing.
+type LibTorch struct {
+	Group *dist.Group
+}
 
-// Train runs train.Run.
-func (LibTorch) Train(ctx context.Context, cfg train.Config, out io.Writer) error {
-	return train.Run(ctx, cfg, out)
+// Train runs train.RunIn.
+func (w LibTorch) Train(ctx context.Context, cfg train.Config, out io.Writer) error {
+	return train.RunIn(ctx, cfg, w.Group, out)
 }
 
 // Certify runs CERTIFY on the run's selected examples, resuming the log.
@@ -99,6 +102,9 @@ type Options struct {
 	Only   Stage     // "" runs every stage
 	Log    io.Writer // progress and tables; nil discards them
 	Worker Worker    // nil means LibTorch
+	// Group, for a process of a data-parallel job: every process trains
+	// every run together, then rank 0 alone certifies and analyses.
+	Group *dist.Group
 }
 
 // runner runs one experiment's stages.
@@ -107,6 +113,7 @@ type runner struct {
 	dir     string // the experiment's folder
 	log     io.Writer
 	worker  Worker
+	group   *dist.Group
 	lengths map[[3]string]datasetLength // by dataset, data folder, split
 }
 
@@ -117,12 +124,12 @@ type datasetLength struct {
 }
 
 func newRunner(e *Experiment, o Options) *runner {
-	x := &runner{exp: e, dir: filepath.Join(o.Out, e.Config.Name), log: o.Log, worker: o.Worker, lengths: map[[3]string]datasetLength{}}
-	if x.log == nil {
+	x := &runner{exp: e, dir: filepath.Join(o.Out, e.Config.Name), log: o.Log, worker: o.Worker, group: o.Group, lengths: map[[3]string]datasetLength{}}
+	if x.log == nil || !x.group.Leader() {
 		x.log = io.Discard
 	}
 	if x.worker == nil {
-		x.worker = LibTorch{}
+		x.worker = LibTorch{Group: o.Group}
 	}
 	return x
 }
@@ -132,21 +139,43 @@ func newRunner(e *Experiment, o Options) *runner {
 // table over the runs, their upper envelope and a plot.
 func (e *Experiment) Run(ctx context.Context, o Options) error {
 	x := newRunner(e, o)
-	if err := os.MkdirAll(x.dir, 0o755); err != nil {
-		return err
-	}
-	if err := writeConfig(filepath.Join(x.dir, ExperimentFile), e.Config); err != nil {
-		return err
-	}
-	for i, r := range e.Runs {
-		fmt.Fprintf(x.log, "[%d/%d] %s\n", i+1, len(e.Runs), r.Rel)
-		if err := x.run(ctx, r, o.Only); err != nil {
-			return fmt.Errorf("run %s: %w", r.Rel, err)
+	if x.group.Leader() {
+		if err := os.MkdirAll(x.dir, 0o755); err != nil {
+			return err
 		}
+		if err := writeConfig(filepath.Join(x.dir, ExperimentFile), e.Config); err != nil {
+			return err
+		}
+	}
+	if x.group != nil {
+		// Certifying between trainings would keep the other processes
+		// waiting (past the group's timeout): every run is trained first.
+		if o.Only == "" || o.Only == Train {
+			if err := x.runAll(ctx, Train); err != nil {
+				return err
+			}
+		}
+		if !x.group.Leader() || o.Only == Train {
+			return nil
+		}
+	}
+	if err := x.runAll(ctx, o.Only); err != nil {
+		return err
 	}
 	if o.Only == "" || o.Only == Analyze {
 		if err := x.analyzeExperiment(); err != nil {
 			return fmt.Errorf("experiment analysis: %w", err)
+		}
+	}
+	return nil
+}
+
+// runAll runs the stages of every run (only one when only is set).
+func (x *runner) runAll(ctx context.Context, only Stage) error {
+	for i, r := range x.exp.Runs {
+		fmt.Fprintf(x.log, "[%d/%d] %s\n", i+1, len(x.exp.Runs), r.Rel)
+		if err := x.run(ctx, r, only); err != nil {
+			return fmt.Errorf("run %s: %w", r.Rel, err)
 		}
 	}
 	return nil
@@ -194,7 +223,7 @@ func (x *runner) train(ctx context.Context, r Run) error {
 		return nil
 	}
 	cfg := r.Config.trainConfig(r.trainDir(x.dir))
-	if cfg.Device, err = torchbind.ResolveDevice(cfg.Device); err != nil {
+	if cfg.Device, err = x.group.Device(cfg.Device); err != nil {
 		return err
 	}
 	cfg.Resume = done > 0 && checkpoint
@@ -366,8 +395,12 @@ func (x *runner) checkRecorded(r Run) error {
 	return nil
 }
 
-// record writes the run's resolved configuration into its folder.
+// record writes the run's resolved configuration into its folder (in a
+// group, rank 0 does).
 func (x *runner) record(r Run) error {
+	if !x.group.Leader() {
+		return nil
+	}
 	dir := r.dir(x.dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

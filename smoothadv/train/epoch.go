@@ -92,7 +92,7 @@ func (t *Trainer) useGenerator(epoch int, stream uint64) error {
 	for _, g := range []struct {
 		gen    **torchbind.Generator
 		stream uint64
-	}{{&t.gen, stream}, {&t.attackGen, stream | attackDraws}} {
+	}{{&t.gen, stream}, {&t.attackGen, stream | attackDraws | t.attackStream()}} {
 		seed := rand.New(rand.NewPCG(t.cfg.Seed, uint64(epoch)<<8|g.stream)).Uint64()
 		next, err := torchbind.NewGenerator(t.model.Device(), seed)
 		if err != nil {
@@ -144,6 +144,9 @@ func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, wei
 	if err := scaled.Backward(); err != nil {
 		return err
 	}
+	if err := t.syncGradients(); err != nil {
+		return err
+	}
 	if err := t.opt.Step(); err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 		xc := s.Narrow(x, 0, int64(c*chunk), int64(chunk))
 		yc := s.Narrow(y, 0, int64(c*chunk), int64(chunk))
 		inputs := tile(s, xc, m)
-		noise := s.RandnLike(inputs, t.cfg.NoiseSD, t.gen)
+		noise := t.trainNoise(s, inputs)
 		if t.cfg.AdvTraining {
 			restore, err := t.attackMode()
 			if err != nil {
@@ -248,6 +251,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, epoch int) (float64, float64, 
 		}
 		t.progress.Update(i + 1)
 	}
+	if err := t.reduceMeters(&loss, &acc); err != nil {
+		return 0, 0, fmt.Errorf("epoch %d: %w", epoch, err)
+	}
 	return loss.avg(), acc.avg(), nil
 }
 
@@ -262,14 +268,14 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 	if err := t.model.Train(false); err != nil {
 		return 0, 0, 0, err
 	}
-	loader, err := data.NewLoader(t.test, data.Options{BatchSize: t.cfg.Batch, Workers: t.cfg.Workers})
+	loader, err := data.NewLoader(t.test, data.Options{BatchSize: t.cfg.Batch, Workers: t.cfg.Workers, Shard: t.shard(0)})
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	batches := loader.Epoch(ctx, 0)
 	defer batches.Close()
 	var loss, acc, accNoisy meter
-	for {
+	for k := 0; ; k++ {
 		b, err := batches.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -277,9 +283,15 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		if err := t.testBatch(b, epoch, &loss, &acc, &accNoisy); err != nil {
+		if b.Len() == 0 { // a process's share of a short last batch
+			continue
+		}
+		if err := t.testBatch(b, k, epoch, &loss, &acc, &accNoisy); err != nil {
 			return 0, 0, 0, err
 		}
+	}
+	if err := t.reduceMeters(&loss, &acc, &accNoisy); err != nil {
+		return 0, 0, 0, err
 	}
 	if t.cfg.AdvTraining {
 		return loss.avg(), acc.avg(), accNoisy.avg(), nil
@@ -287,11 +299,12 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 	return loss.avg(), accNoisy.avg(), 0, nil
 }
 
-func (t *Trainer) testBatch(b *data.Batch, epoch int, loss, acc, accNoisy *meter) error {
+// testBatch tests batch k of the test set.
+func (t *Trainer) testBatch(b *data.Batch, k, epoch int, loss, acc, accNoisy *meter) error {
 	s := torchbind.NewScope()
 	defer s.Close()
 	x, y := t.batchTensors(s, b)
-	noise := s.RandnLike(x, t.cfg.NoiseSD, t.gen)
+	noise := t.testNoise(s, x, k)
 	n := b.Len()
 	// evaluate returns the loss on inputs + noise and adds the accuracy to acc.
 	evaluate := func(inputs *torchbind.Tensor, acc *meter) *torchbind.Tensor {

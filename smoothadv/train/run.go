@@ -247,8 +247,17 @@ func (t *Trainer) writeRunInfo() error {
 	return writeAtomic(filepath.Join(t.cfg.OutDir, ConfigFile), append(b, '\n'))
 }
 
-// loop trains epochs start .. Epochs-1, logging and checkpointing each.
+// loop trains epochs start .. Epochs-1, logging and checkpointing each
+// (in a group, rank 0 does).
 func (t *Trainer) loop(ctx context.Context, start int) error {
+	if !t.group.Leader() {
+		for epoch := start; epoch < t.cfg.Epochs; epoch++ {
+			if _, err := t.runEpoch(ctx, epoch); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	logPath := filepath.Join(t.cfg.OutDir, LogFile)
 	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	if start == 0 {
@@ -265,19 +274,10 @@ func (t *Trainer) loop(ctx context.Context, start int) error {
 		}
 	}
 	for epoch := start; epoch < t.cfg.Epochs; epoch++ {
-		if err := ctx.Err(); err != nil {
+		st, err := t.runEpoch(ctx, epoch)
+		if err != nil {
 			return err
 		}
-		st := Stats{Epoch: epoch, LR: StepLR(t.cfg.LR, t.cfg.Gamma, t.cfg.LRStepSize, epoch)}
-		t.opt.LR = st.LR
-		began := time.Now()
-		if st.TrainLoss, st.TrainAcc, err = t.trainEpoch(ctx, epoch); err != nil {
-			return err
-		}
-		if st.TestLoss, st.TestAcc, st.TestAccNoisy, err = t.testEpoch(ctx, epoch); err != nil {
-			return fmt.Errorf("epoch %d test: %w", epoch, err)
-		}
-		st.Time = time.Since(began)
 		// The checkpoint goes before the log line, so that log.txt never
 		// claims an epoch the checkpoint lacks; the line is saved first for a
 		// resume after a kill between the two (resumeLog).
@@ -302,6 +302,28 @@ func (t *Trainer) loop(ctx context.Context, start int) error {
 		fmt.Fprintln(t.out)
 	}
 	return nil
+}
+
+// runEpoch trains and tests one epoch.
+func (t *Trainer) runEpoch(ctx context.Context, epoch int) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	st := Stats{Epoch: epoch, LR: StepLR(t.cfg.LR, t.cfg.Gamma, t.cfg.LRStepSize, epoch)}
+	t.opt.LR = st.LR
+	began := time.Now()
+	var err error
+	if st.TrainLoss, st.TrainAcc, err = t.trainEpoch(ctx, epoch); err != nil {
+		return st, err
+	}
+	if err := t.averageBatchNorm(); err != nil {
+		return st, fmt.Errorf("epoch %d: %w", epoch, err)
+	}
+	if st.TestLoss, st.TestAcc, st.TestAccNoisy, err = t.testEpoch(ctx, epoch); err != nil {
+		return st, fmt.Errorf("epoch %d test: %w", epoch, err)
+	}
+	st.Time = time.Since(began)
+	return st, nil
 }
 
 // header and line are log.txt as the reference writes it: tab-separated,
