@@ -249,6 +249,26 @@ tb_error tb_to_dtype(tb_tensor a, int dtype, tb_tensor *out);
 }
 #endif
 
+/* ---- operations of the training methods after SmoothAdv (losses.cc) ---- */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The inverse error function, element-wise. */
+tb_error tb_erfinv(tb_tensor a, tb_tensor *out);
+/* a * log(b), 0 where a is 0 (torch.xlogy). */
+tb_error tb_xlogy(tb_tensor a, tb_tensor b, tb_tensor *out);
+/* a <= s, element-wise (false for NaN). */
+tb_error tb_le_scalar(tb_tensor a, double s, tb_tensor *out);
+/* The k largest values along dim, in decreasing order, and their indices. */
+tb_error tb_topk(tb_tensor a, int64_t k, int64_t dim, tb_tensor *values, tb_tensor *indices);
+/* The rows (along dim 0) of a where the 1-D bool mask is true, as a[mask]. */
+tb_error tb_mask_rows(tb_tensor a, tb_tensor mask, tb_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
+
 /* ---- process groups for data-parallel training (dist.cc) ---- */
 #ifdef __cplusplus
 extern "C" {
