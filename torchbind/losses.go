@@ -63,3 +63,8 @@ func (s *Scope) MaskRows(a, mask *Tensor) *Tensor {
 	var out C.tb_tensor
 	return s.result("mask_rows", C.tb_mask_rows(hs[0], hs[1], &out), out)
 }
+
+// SumDim sums a along dim, keeping it (as size 1) when keep is set.
+func (s *Scope) SumDim(a *Tensor, dim int, keep bool) *Tensor {
+	return s.reduce("sum", C.TB_SUM, a, dim, keep)
+}
