@@ -33,6 +33,12 @@ TORCH_LDLIBS := -L$(TORCH_LIBDIR) -Wl,-rpath,$(TORCH_LIBDIR) -ltorch -ltorch_cpu
 ifeq ($(TORCH_CUDA),1)
 CXXFLAGS += -DTORCHBIND_CUDA
 TORCH_LDLIBS += -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed
+# c10d's NCCL header (torchbind/csrc/dist.cc) includes NCCL's and the CUDA
+# toolkit's: CUDA_HOME's (else /usr/local/cuda's) and those of the nvidia-*
+# wheels beside a pip torch. Without them dist.cc builds Gloo alone.
+CUDA_INCLUDES := $(wildcard $(or $(CUDA_HOME),/usr/local/cuda)/include) \
+	$(shell $(PY) -c 'import glob, os, nvidia; print(" ".join(d for p in nvidia.__path__ for d in sorted(glob.glob(os.path.join(p, "*", "include")))))' 2>/dev/null)
+CXXFLAGS += $(addprefix -isystem ,$(CUDA_INCLUDES))
 endif
 
 # The Go binary links only our shims; --as-needed drops the libtorch libraries

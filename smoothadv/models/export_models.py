@@ -162,6 +162,26 @@ class FashionCNN(nn.Module):
         return self.fc(x)
 
 
+class FashionLeNet(nn.Module):
+    """A BatchNorm-free CNN for 1x28x28 Fashion-MNIST: its gradient on a batch does not depend on
+    how the batch is split, so data-parallel training can be checked against one process."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 5, padding=2, bias=False)
+        self.conv2 = nn.Conv2d(8, 16, 5, padding=2, bias=False)
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc1 = nn.Linear(16 * 7 * 7, 64)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        x = self.relu(self.fc1(x.flatten(1)))
+        return self.fc(x)
+
+
 # name -> (dataset, input shape, classes, means, sds, net constructor, golden batch)
 ARCHS = {
     "cifar_resnet20": ("cifar10", [3, 32, 32], 10, CIFAR_MEANS, CIFAR_SDS, lambda: CifarResNet(20, 10), 4),
@@ -171,6 +191,7 @@ ARCHS = {
     "resnet50": ("imagenet", [3, 224, 224], 1000, IMAGENET_MEANS, IMAGENET_SDS,
                  lambda: DataParallelKeys(torchvision.models.resnet50()), 2),
     "fashion_cnn": ("fashion-mnist", [1, 28, 28], 10, FASHION_MEANS, FASHION_SDS, lambda: FashionCNN(10), 8),
+    "fashion_lenet": ("fashion-mnist", [1, 28, 28], 10, FASHION_MEANS, FASHION_SDS, lambda: FashionLeNet(10), 8),
 }
 
 

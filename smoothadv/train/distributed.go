@@ -120,10 +120,11 @@ func (t *Trainer) syncModel(start int) error {
 	return t.group.Broadcast(tensors(append(params, bufs...)))
 }
 
-// fingerprint hashes the settings every process must share.
+// fingerprint hashes the settings every process must share: all but where
+// each finds its GPU and its data, and how it reads them.
 func (t *Trainer) fingerprint() int64 {
 	cfg := t.cfg
-	cfg.Device = "" // each process has its own GPU
+	cfg.Device, cfg.DataDir, cfg.Workers = "", "", 0
 	b, _ := json.Marshal(cfg)
 	h := fnv.New64a()
 	h.Write(b)

@@ -28,8 +28,12 @@ const childEnv = "SMOOTHADV_TRAIN_CHILD"
 
 // TestMain lets the test binary stand in for `smoothadv train`: with
 // childEnv set it trains as the Config there says and exits, so that a test
-// can SIGKILL a training run in a process of its own.
+// can SIGKILL a training run in a process of its own. With stepsEnv set it is
+// one process of a data-parallel test (distributed_test.go).
 func TestMain(m *testing.M) {
+	if js := os.Getenv(stepsEnv); js != "" {
+		os.Exit(stepsChild(js))
+	}
 	if js := os.Getenv(childEnv); js != "" {
 		var c Config
 		if err := json.Unmarshal([]byte(js), &c); err != nil {
