@@ -18,9 +18,13 @@ func newTrainCmd() *cobra.Command {
 	var gpu, experimentFile, out, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "train DATASET ARCH OUTDIR | train -c EXPERIMENT.yaml",
-		Short: "Train a base classifier: Gaussian augmentation or SmoothAdv adversarial training",
+		Short: "Train a base classifier: Gaussian augmentation, SmoothAdv, MACER, consistency or SmoothMix",
 		Long: `Train trains ARCH on DATASET into OUTDIR as the reference's train.py (Gaussian
 augmentation, the default) and train_pgd.py (--adv-training: SmoothAdv) do, with their flags.
+--method macer|consistency|smoothmix trains as MACER's, consistency regularisation's and
+SmoothMix's references do, with their knobs under the method's name (--macer-gamma) and the
+shared ones (--num-noise-vec, --noise_sd, the optimizer's) as they are; consistency with
+--adv-training trains on SmoothAdv's attack (--attack, --epsilon, --num-steps, --warmup).
 OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference's scripts),
 checkpoint_line.txt (the checkpointed epoch's log line, for resuming) and run.json (the resolved
 configuration and versions). --resume continues from the checkpoint and ends with the weights an
@@ -88,6 +92,7 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 	fs.IntVar(&cfg.NumSteps, "num-steps", cfg.NumSteps, "attack steps")
 	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "epochs over which epsilon grows to its value")
 	fs.IntVar(&cfg.NumNoiseVec, "num-noise-vec", cfg.NumNoiseVec, "noise draws per image (m_train)")
+	addMethodFlags(fs, &cfg)
 	fs.BoolVar(&cfg.TrainMultiNoise, "train-multi-noise", false, "train on all m noisy copies, one step per chunk")
 	fs.BoolVar(&cfg.NoGradAttack, "no-grad-attack", false, "gradient-free (Stein) attack")
 	fs.Float64Var(&cfg.InitNormDDN, "init-norm-DDN", cfg.InitNormDDN, "DDN's initial norm in 1/256 units")

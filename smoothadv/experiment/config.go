@@ -301,10 +301,21 @@ func (c *Config) checkExperiment() []string {
 }
 
 // resolve fills in the defaults that depend on other settings: sigma is
-// the training noise, the certification device the training device. A
-// Gaussian-augmentation run does not use the attack knobs; they are set to
-// base's, so that runs that differ only in them are one run.
+// the training noise, the certification device the training device, and
+// the method agrees with adv_training (train.Config.Resolved). A run
+// without adversarial training does not use the attack knobs, nor a run
+// the knobs of other methods; they are set to base's, so that runs that
+// differ only in them are one run.
 func (c *Config) resolve(base Config) {
+	c.Training = c.Training.Resolved()
+	for method, keys := range train.MethodKnobs {
+		if method == c.Training.Method {
+			continue
+		}
+		for _, key := range keys {
+			fieldByTag(reflect.ValueOf(&c.Training).Elem(), key).Set(fieldByTag(reflect.ValueOf(base.Training), key))
+		}
+	}
 	if c.Certification.Sigma == nil {
 		sigma := c.Training.NoiseSD
 		c.Certification.Sigma = &sigma

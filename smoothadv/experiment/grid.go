@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
 // Run is one point of an experiment's grid: one training, certified once.
@@ -253,16 +255,30 @@ func combinations(base Config, p product) []Config {
 // show them, then one KNOB_VALUE folder per other varied knob.
 func layout(c *Config, varied []string) (trainRel, rel string) {
 	t := c.Training
-	shown := map[string]bool{"training.adv_training": true, "training.noise_sd": true}
+	shown := map[string]bool{"training.method": true, "training.adv_training": true, "training.noise_sd": true}
 	var parts []string
-	if t.AdvTraining {
+	if t.Method != train.Gaussian && t.Method != train.SmoothAdv {
+		parts = append(parts, t.Method) // macer/m16, consistency/PGD_2steps/m2/eps_64, ...
+	}
+	for method, keys := range train.MethodKnobs {
+		for _, k := range keys {
+			shown["training."+k] = method != t.Method // reset to the base's (resolve)
+		}
+	}
+	switch {
+	case t.AdvTraining:
 		parts = append(parts, fmt.Sprintf("%s_%dsteps", t.Attack, t.NumSteps), fmt.Sprintf("m%d", t.NumNoiseVec),
 			"eps_"+strconv.FormatFloat(t.Epsilon, 'f', -1, 64))
 		for _, k := range []string{"attack", "num_steps", "num_noise_vec", "epsilon"} {
 			shown["training."+k] = true
 		}
-	} else {
+	case t.Method == train.Gaussian:
 		parts = append(parts, "gaussian")
+	default:
+		parts = append(parts, fmt.Sprintf("m%d", t.NumNoiseVec))
+		shown["training.num_noise_vec"] = true
+	}
+	if !t.AdvTraining {
 		for _, k := range attackOnly {
 			shown["training."+k] = true
 		}

@@ -8,16 +8,20 @@ import (
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/compare"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
 // comparisonFile holds the sentence comparing an experiment's two runs.
 const comparisonFile = "comparison.txt"
 
-// Methods as the paper names them.
+// Methods as the papers name them.
 const (
 	smoothAdv = "SmoothAdv"
 	gaussian  = "Gaussian augmentation"
 )
+
+var methodNames = map[string]string{train.Gaussian: gaussian, train.SmoothAdv: smoothAdv,
+	train.MACER: "MACER", train.Consistency: "Consistency", train.SmoothMix: "SmoothMix"}
 
 // compareProblems checks analysis.compare_at against the number of runs.
 func (a Analysis) compareProblems(runs int) []string {
@@ -37,16 +41,17 @@ func (a Analysis) compareProblems(runs int) []string {
 // side is one run of a comparison.
 type side struct {
 	name   string // how the sentence names it
-	method string // smoothAdv or gaussian
+	method string // the method's name: smoothAdv, gaussian, ...
 	log    *analysis.CertifyLog
 }
 
 // method names the run's training method.
 func (r Run) method() string {
-	if r.Config.Training.AdvTraining {
-		return smoothAdv
+	t := r.Config.Training
+	if t.Method == train.Consistency && t.AdvTraining {
+		return "Consistency (SmoothAdv)"
 	}
-	return gaussian
+	return methodNames[t.Method]
 }
 
 // compareRuns writes the sentence comparing the experiment's two certified
@@ -105,7 +110,7 @@ func compareSides(a, b side, radius float64) (string, error) {
 	}
 	accA, accB := float64(countA)/float64(n), float64(countB)/float64(n)
 	s := fmt.Sprintf("At r = %g, on the same %d images, ", radius, n)
-	paperPair := radius > 0 && a.method != b.method
+	paperPair := radius > 0 && (a.method == smoothAdv && b.method == gaussian || a.method == gaussian && b.method == smoothAdv)
 	if countA == countB {
 		s += fmt.Sprintf("%s and %s both certify %.3f: neither is ahead", a.name, b.name, accA)
 		if paperPair {

@@ -126,11 +126,30 @@ func (t *Trainer) attackMode() (func() error, error) {
 	}, nil
 }
 
-// step is one optimizer step on the loss of logits against labels, scaled
-// by weight; it adds the (unscaled) loss and the accuracy to the meters.
+// attacked is the attack of inputs (tiled m times, see Attacker), with the
+// model frozen in eval mode for it.
+func (t *Trainer) attacked(s *torchbind.Scope, inputs, labels, noise *torchbind.Tensor, m, epoch int) (*torchbind.Tensor, error) {
+	restore, err := t.attackMode()
+	if err != nil {
+		return nil, err
+	}
+	adv := t.attacker(s, t.model.Module, t.attackGen, inputs, labels, noise, m, epoch)
+	if err := restore(); err != nil {
+		return nil, err
+	}
+	return adv, s.Err()
+}
+
+// step is one optimizer step on the cross-entropy of the model's logits on
+// inputs against labels (see descend).
 func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, weight float64, loss, acc *meter) error {
 	logits := t.model.Forward(s, inputs)
-	l := s.CrossEntropy(logits, labels, torchbind.ReduceMean)
+	return t.descend(s, s.CrossEntropy(logits, labels, torchbind.ReduceMean), logits, labels, weight, loss, acc)
+}
+
+// descend is one optimizer step on the loss l scaled by weight; it adds the
+// (unscaled) loss and the accuracy of logits against labels to the meters.
+func (t *Trainer) descend(s *torchbind.Scope, l, logits, labels *torchbind.Tensor, weight float64, loss, acc *meter) error {
 	scaled := l
 	if weight != 1 {
 		scaled = s.MulScalar(l, weight)
@@ -162,6 +181,9 @@ func (t *Trainer) step(s *torchbind.Scope, inputs, labels *torchbind.Tensor, wei
 // takes an optimizer step on all its noisy copies, otherwise the first copy
 // of each image is kept and the batch takes one step.
 func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc *meter) error {
+	if done, err := t.methodBatch(b, epoch, weight, loss, acc); done {
+		return err
+	}
 	s := torchbind.NewScope()
 	defer s.Close()
 	x, y := t.batchTensors(s, b)
@@ -177,13 +199,9 @@ func (t *Trainer) trainBatch(b *data.Batch, epoch int, weight float64, loss, acc
 		inputs := tile(s, xc, m)
 		noise := t.trainNoise(s, inputs)
 		if t.cfg.AdvTraining {
-			restore, err := t.attackMode()
-			if err != nil {
-				return err
-			}
-			inputs = t.attacker(s, t.model.Module, t.attackGen, inputs, yc, noise, m, epoch)
-			if err := restore(); err != nil {
-				return err
+			var err error
+			if inputs, err = t.attacked(s, inputs, yc, noise, m, epoch); err != nil {
+				return fmt.Errorf("chunk %d: %w", c, err)
 			}
 		}
 		if err := s.Err(); err != nil {

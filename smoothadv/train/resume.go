@@ -53,12 +53,10 @@ func checkResumable(cfg Config) error {
 // model, the seed and everything that shapes the noise and the attack. The
 // number of epochs (to train longer) and the optimiser's settings may change,
 // as the reference allows. Attack settings count only with adversarial
-// training on one side or the other.
+// training on one side or the other, a method's own knobs only when one side
+// trains with it.
 func changedSettings(was, now Config) []string {
-	type setting struct {
-		name     string
-		was, now any
-	}
+	was, now = was.Resolved(), now.Resolved()
 	list := []setting{
 		{"dataset", was.Dataset, now.Dataset},
 		{"arch", was.Arch, now.Arch},
@@ -78,6 +76,7 @@ func changedSettings(was, now Config) []string {
 			setting{"init_norm_ddn", was.InitNormDDN, now.InitNormDDN},
 			setting{"gamma_ddn", was.GammaDDN, now.GammaDDN})
 	}
+	list = append(list, methodSettings(was, now)...)
 	var diffs []string
 	for _, s := range list {
 		if s.was != s.now {
@@ -85,6 +84,12 @@ func changedSettings(was, now Config) []string {
 		}
 	}
 	return diffs
+}
+
+// setting is one setting of a recorded run and of a resumed one.
+type setting struct {
+	name     string
+	was, now any
 }
 
 func show(v any) string {

@@ -104,6 +104,20 @@ func TestChangedSettings(t *testing.T) {
 	if got != want {
 		t.Errorf("changed settings\n%s\nwant\n%s", got, want)
 	}
+	// A method's knobs count when either side trains with it; a record from
+	// before methods (no method) is Gaussian augmentation.
+	was.Method, was.MACERLambda = "", 4
+	now = was
+	now.MACERLambda, now.ConsistencyLambda = 12, 20
+	if d := changedSettings(was, now); d != nil {
+		t.Errorf("knobs of methods neither side uses: %v", d)
+	}
+	now.Method = MACER
+	got = strings.Join(changedSettings(was, now), "; ")
+	want = `method was "gaussian", now "macer"; macer_lbd was 4, now 12`
+	if got != want {
+		t.Errorf("changed method\n%s\nwant\n%s", got, want)
+	}
 }
 
 // TestResumeRefusesChangedSettings resumes a finished run with other

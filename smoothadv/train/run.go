@@ -30,6 +30,7 @@ const (
 // newTrainer opens the data and the model (fresh, pretrained or resumed)
 // and returns the first epoch to train, as a process of g (nil: alone).
 func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error) {
+	cfg = cfg.Resolved() // adv_training says whether to attack
 	if cfg.Resume {
 		if err := checkResumable(cfg); err != nil {
 			return nil, 0, err

@@ -21,6 +21,7 @@ type Stepper struct {
 // Run does. Only the settings of the step are checked: cfg's data, epochs and
 // output directory are not used.
 func NewStepper(cfg Config, model *models.Model) (*Stepper, error) {
+	cfg = cfg.Resolved()
 	cfg.Dataset, cfg.Arch, cfg.OutDir, cfg.Epochs, cfg.Device = "-", model.Meta.Arch, "-", 1, model.Device()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid training configuration:\n%w", err)

@@ -54,6 +54,25 @@ type Config struct {
 	InitNormDDN     float64 `yaml:"init_norm_ddn"` // 1/256 units
 	GammaDDN        float64 `yaml:"gamma_ddn"`
 
+	// Method is the training method (methods.go): gaussian, smoothadv (the
+	// same as adv_training), macer, consistency (with adv_training on
+	// SmoothAdv's attacked inputs) or smoothmix. Each method's own knobs
+	// carry its name; their defaults are its reference implementation's.
+	Method            string  `yaml:"method"`
+	MACERLambda       float64 `yaml:"macer_lbd"`      // weight of the robustness loss
+	MACERGamma        float64 `yaml:"macer_gamma"`    // hinge on the radius gap
+	MACERBeta         float64 `yaml:"macer_beta"`     // inverse softmax temperature of the robustness loss
+	MACERDeferred     int     `yaml:"macer_deferred"` // first epochs without the robustness loss (0: none, as MACER's reference)
+	ConsistencyLambda float64 `yaml:"consistency_lbd"`
+	ConsistencyEta    float64 `yaml:"consistency_eta"` // weight of the entropy term
+	SmoothMixEta      float64 `yaml:"smoothmix_eta"`   // weight of the mixup loss
+	SmoothMixAlpha    float64 `yaml:"smoothmix_alpha"` // attack step size (pixel units)
+	SmoothMixSteps    int     `yaml:"smoothmix_num_steps"`
+	SmoothMixMixStep  int     `yaml:"smoothmix_mix_step"`  // the step whose start is the clean side
+	SmoothMixMaxNorm  float64 `yaml:"smoothmix_maxnorm"`   // attack radius; 0: none
+	SmoothMixMaxNormS float64 `yaml:"smoothmix_maxnorm_s"` // clean side's radius; 0: alpha * mix_step
+	SmoothMixWarmup   int     `yaml:"smoothmix_warmup"`    // epochs over which the mixup loss and maxnorm_s grow
+
 	Workers       int    `yaml:"workers"`
 	PrintFreq     int    `yaml:"print_freq"`
 	Device        string `yaml:"device"`
@@ -70,18 +89,22 @@ type Config struct {
 	ChannelsLast bool `yaml:"channels_last"`
 }
 
-// Defaults are the reference's defaults (train_pgd.py).
+// Defaults are the reference's defaults (train_pgd.py; each method's own
+// knobs, its reference's).
 func Defaults() Config {
-	return Config{
+	c := Config{
 		Batch: 256, LR: 0.1, LRStepSize: 30, Gamma: 0.1, Momentum: 0.9, WeightDecay: 1e-4,
 		Epochs: 90, Attack: "DDN", Epsilon: 256, NumSteps: 10, Warmup: 1, NumNoiseVec: 1,
 		InitNormDDN: 256, GammaDDN: 0.05, SelfTrainingWeight: 1, Workers: 4, PrintFreq: 10,
 		Device: "cpu", TrainSubset: 1, TestSubset: 1,
 	}
+	c.methodDefaults()
+	return c
 }
 
 // Validate lists every problem with the configuration at once.
 func (c Config) Validate() error {
+	c = c.Resolved()
 	var errs []error
 	check := func(ok bool, format string, args ...any) {
 		if !ok {
@@ -120,6 +143,7 @@ func (c Config) Validate() error {
 		check(c.NumSteps >= 1, "num_steps: %d, want >= 1", c.NumSteps)
 		check(c.Warmup >= 1, "warmup: %d, want >= 1", c.Warmup)
 	}
+	errs = append(errs, c.methodProblems()...)
 	return errors.Join(errs...)
 }
 
