@@ -1,0 +1,172 @@
+package train
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// TestMethodValidation: the method's settings are checked with the rest,
+// and smoothadv is checked as adv_training.
+func TestMethodValidation(t *testing.T) {
+	for _, c := range []struct {
+		change func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.Method = "stability" }, `method: "stability", want one of [gaussian smoothadv macer consistency smoothmix]`},
+		{func(c *Config) { c.Method, c.AdvTraining = MACER, true }, "adv_training: MACER is attack-free"},
+		{func(c *Config) { c.Method, c.AdvTraining = SmoothMix, true }, "adv_training: SmoothMix runs its own attack"},
+		{func(c *Config) { c.Method, c.MACERGamma = MACER, 0 }, "macer_gamma: 0, want a finite number > 0"},
+		{func(c *Config) { c.Method, c.ConsistencyEta = Consistency, -1 }, "consistency_eta: -1, want a finite number >= 0"},
+		{func(c *Config) { c.Method, c.SmoothMixMixStep = SmoothMix, 9 }, "smoothmix_mix_step: 9, want in [0, smoothmix_num_steps = 8]"},
+		{func(c *Config) { c.Method, c.SmoothMixWarmup = SmoothMix, 0 }, "smoothmix_warmup: 0, want >= 1"},
+		{func(c *Config) { c.Method, c.Attack = SmoothAdv, "FGSM" }, `attack: "FGSM", want PGD or DDN`},
+	} {
+		cfg := Defaults()
+		cfg.Dataset, cfg.Arch, cfg.OutDir = "fashion-mnist", "fashion_cnn", "out"
+		c.change(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v, want an error saying %q", err, c.want)
+		}
+	}
+	// Knobs of a method not in use are not checked.
+	cfg := Defaults()
+	cfg.Dataset, cfg.Arch, cfg.OutDir = "fashion-mnist", "fashion_cnn", "out"
+	cfg.MACERGamma, cfg.SmoothMixWarmup = -1, 0
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Gaussian augmentation with bad MACER and SmoothMix knobs: %v", err)
+	}
+	if r := (Config{AdvTraining: true}).Resolved(); r.Method != SmoothAdv {
+		t.Errorf("adv_training resolves to method %q, want smoothadv", r.Method)
+	}
+	if r := (Config{Method: SmoothAdv}).Resolved(); !r.AdvTraining {
+		t.Error("method smoothadv does not resolve to adv_training")
+	}
+}
+
+// smoothMixProblem is a fresh fashion_cnn in eval mode, frozen, with four
+// random images, labels and m = 2 noise draws per image.
+func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg Config) (*Trainer, *torchbind.Tensor, *torchbind.Tensor, *torchbind.Tensor) {
+	t.Helper()
+	m, err := models.New("fashion_cnn", 1, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	g, err := torchbind.NewGenerator("cpu", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	tr := &Trainer{cfg: cfg, model: m}
+	if _, err := tr.attackMode(); err != nil {
+		t.Fatal(err)
+	}
+	x := s.Rand(g, "cpu", 4, 1, 28, 28)
+	y := s.FromInt64([]int64{0, 3, 5, 9}, "cpu", 4)
+	noise := s.Randn(g, 0.25, "cpu", 8, 1, 28, 28)
+	return tr, x, y, noise
+}
+
+func rowNorms(t *testing.T, s *torchbind.Scope, a, b *torchbind.Tensor) []float32 {
+	t.Helper()
+	n, err := s.L2Norms(s.Sub(a, b)).Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// attackLoss is the SmoothMix attack's objective at v: the summed
+// -log(mean softmax_y over the copies).
+func attackLoss(t *testing.T, s *torchbind.Scope, tr *Trainer, v, y, noise *torchbind.Tensor) float64 {
+	t.Helper()
+	logits := tr.model.Infer(s, s.Add(tile(s, v, 2), noise))
+	avg := s.MeanDim(s.Softmax(s.Reshape(logits, 4, 2, -1), 2), 1, false)
+	l, err := s.NLLLoss(s.Log(s.ClampMin(avg, 1e-20)), y, torchbind.ReduceSum).Item()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestSmoothMixAttack checks the attack's rules on a real network: adv
+// stays in [0, 1] and in the maxnorm ball, climbs the attack's loss, and
+// the clean side is the image (mix_step 0) or, with mix_step 1, the first
+// step's adversary projected onto the ball of radius warm * alpha.
+func TestSmoothMixAttack(t *testing.T) {
+	s := torchbind.NewScope()
+	defer s.Close()
+	cfg := Defaults()
+	cfg.Method, cfg.NumNoiseVec = SmoothMix, 2
+	cfg.SmoothMixSteps, cfg.SmoothMixAlpha, cfg.SmoothMixMaxNorm = 3, 0.5, 0.8
+	tr, x, y, noise := smoothMixProblem(t, s, cfg)
+
+	init, adv := tr.smoothMixAttack(s, x, y, noise, 1)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range rowNorms(t, s, adv, x) {
+		if n > 0.8+1e-5 || n < 0.5 {
+			t.Errorf("image %d: adversary at distance %v, want in [0.5, 0.8] (3 steps of 0.5, bound 0.8)", i, n)
+		}
+	}
+	for i, n := range rowNorms(t, s, init, x) {
+		if n != 0 {
+			t.Errorf("mix_step 0: clean side %d at distance %v from the image", i, n)
+		}
+	}
+	lo, hi := s.Max(s.Neg(adv)), s.Max(adv)
+	if l, _ := lo.Item(); -l < 0 {
+		t.Errorf("adversary below 0: %v", -l)
+	}
+	if h, _ := hi.Item(); h > 1 {
+		t.Errorf("adversary above 1: %v", h)
+	}
+	if before, after := attackLoss(t, s, tr, x, y, noise), attackLoss(t, s, tr, adv, y, noise); !(after > before) {
+		t.Errorf("the attack's loss went from %v to %v", before, after)
+	}
+
+	tr.cfg.SmoothMixMixStep, tr.cfg.SmoothMixMaxNorm = 1, 0
+	init, adv = tr.smoothMixAttack(s, x, y, noise, 0.5)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range rowNorms(t, s, init, x) {
+		if n > 0.25+1e-5 || n < 0.2 {
+			t.Errorf("mix_step 1, warm 0.5: clean side %d at distance %v, want about 0.25 (the first step, 0.5, projected)", i, n)
+		}
+	}
+	for i, n := range rowNorms(t, s, adv, x) {
+		if n > 1.5+1e-5 {
+			t.Errorf("image %d: unbounded adversary at distance %v after 3 steps of 0.5", i, n)
+		}
+	}
+}
+
+// TestMethodTrainingRepeats: SmoothMix, which draws noise and mixup weights,
+// trains to the same weights twice with one seed.
+func TestMethodTrainingRepeats(t *testing.T) {
+	a := small(t)
+	a.Method, a.NumNoiseVec, a.SmoothMixSteps, a.Epochs = SmoothMix, 2, 2, 1
+	a.TrainSubset, a.TestSubset = 400, 1000
+	b := a
+	b.OutDir = t.TempDir()
+	for _, c := range []Config{a, b} {
+		if err := Run(context.Background(), c, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wa := weights(t, filepath.Join(a.OutDir, CheckpointFile))
+	wb := weights(t, filepath.Join(b.OutDir, CheckpointFile))
+	for i := range wa {
+		if wa[i] != wb[i] {
+			t.Fatalf("same seed, different weights at %d: %v vs %v", i, wa[i], wb[i])
+		}
+	}
+}
