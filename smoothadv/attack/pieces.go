@@ -9,6 +9,17 @@ import (
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
+// PiecesFor is how many pieces of a batch to attack at once on device
+// (Config.Workers): on the CPU one per core, each on one thread
+// (BENCHMARKS.md: one-thread passes side by side outrun one pass over both
+// cores, by far on a busy machine); a GPU takes the batch whole.
+func PiecesFor(device string) int {
+	if device == "cpu" {
+		return runtime.NumCPU()
+	}
+	return 1
+}
+
 // split runs the attack on pieces of the batch at once, each a run of
 // whole images on its own OS thread with its share of the cores, and joins
 // their perturbations [images, size]. An image's attack never looks at

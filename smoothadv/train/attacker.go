@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
 	"github.com/smoothadv/smoothadv/torchbind"
@@ -14,7 +13,7 @@ func newAttacker(cfg Config) (Attacker, error) {
 	base := attack.Config{Kind: cfg.Attack, Epsilon: attack.From256(cfg.Epsilon), Steps: cfg.NumSteps,
 		NoiseVectors: cfg.NumNoiseVec, NoGrad: cfg.NoGradAttack, InitNorm: attack.From256(cfg.Epsilon), Gamma: cfg.GammaDDN,
 		Checked: true, // batchTensors checks every batch
-		Workers: attackWorkers(cfg.Device)}
+		Workers: attack.PiecesFor(cfg.Device)}
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}
@@ -30,15 +29,4 @@ func newAttacker(cfg Config) (Attacker, error) {
 		}
 		return adv
 	}, nil
-}
-
-// attackWorkers is how many pieces of a batch are attacked at once: on the
-// CPU one per core, each on one thread (BENCHMARKS.md: one-thread passes side
-// by side outrun one pass over both cores, by far on a busy machine); a GPU
-// takes the batch whole.
-func attackWorkers(device string) int {
-	if device == "cpu" {
-		return runtime.NumCPU()
-	}
-	return 1
 }
