@@ -19,9 +19,9 @@ type importOptions struct {
 
 func (o *importOptions) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.out, "out", "", "TorchScript model file to write")
-	cmd.Flags().StringVar(&o.arch, "arch", "", "architecture the checkpoint must be (it names its own)")
+	cmd.Flags().StringVar(&o.arch, "arch", "", "architecture the checkpoint must be (it names its own, but for a MACER checkpoint)")
 	cmd.Flags().StringVar(&o.normalization, "normalization", "",
-		`input layer the net was trained behind: "normalize" (NormalizeLayer, the default) or "center" (InputCenterLayer)`)
+		`input layer the net was trained behind: "normalize" (NormalizeLayer, the default), "center" (InputCenterLayer) or "none" (the default for MACER's checkpoints)`)
 	cmd.Flags().BoolVar(&o.forceNormalization, "force-normalization", false, "use --normalization even where the checkpoint records another input layer")
 }
 

@@ -25,8 +25,8 @@ type modelFlags struct {
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.device, "device", "auto", `device to run on: "cpu", "cuda", "cuda:N", or "auto" (cuda:0 when libtorch sees a GPU)`)
-	fs.StringVar(&f.arch, "arch", "", "architecture of a model file that does not record it (not needed for a plain TorchScript model)")
-	fs.StringVar(&f.normalization, "normalization", "", `input layer: "normalize" (NormalizeLayer, the default for reference checkpoints) or "center" (InputCenterLayer)`)
+	fs.StringVar(&f.arch, "arch", "", "architecture of a model file that does not record it (a MACER checkpoint; not needed for a plain TorchScript model)")
+	fs.StringVar(&f.normalization, "normalization", "", `input layer: "normalize" (NormalizeLayer, the default for reference checkpoints), "center" (InputCenterLayer) or "none" (the default for MACER's checkpoints)`)
 	fs.BoolVar(&f.forceNormalization, "force-normalization", false, "use --normalization even where the model records another input layer")
 }
 

@@ -14,11 +14,15 @@ import (
 )
 
 // Checkpoint is what the reference saves every epoch:
-// {'epoch', 'arch', 'state_dict', 'optimizer'}.
+// {'epoch', 'arch', 'state_dict', 'optimizer'}, or MACER's
+// {'net': state_dict, 'epoch'}.
 type Checkpoint struct {
 	Epoch     int
-	Arch      string
+	Arch      string // "" in MACER's layout
 	StateDict []Entry
+	// Net says the file has MACER's layout: the state dict under 'net', no
+	// 'arch', a net trained without an input layer.
+	Net bool
 	// Optimizer is nil when the file has no optimizer state or one that
 	// is not SGD's; the latter is then kept in Extra["optimizer"].
 	Optimizer *Optimizer
@@ -94,8 +98,9 @@ func (d *decoder) checkpoint(root any) (*Checkpoint, error) {
 			if c.Arch, ok = it.value.(string); !ok {
 				err = fmt.Errorf("%s is not a str", typeName(it.value))
 			}
-		case "state_dict":
+		case "state_dict", "net":
 			c.StateDict, err = d.stateDict(it.value)
+			c.Net = key == "net"
 		case "optimizer":
 			c.Optimizer, err = d.optimizer(it.value)
 			if err == nil && c.Optimizer == nil {
@@ -108,7 +113,14 @@ func (d *decoder) checkpoint(root any) (*Checkpoint, error) {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 	}
-	for _, k := range []string{"epoch", "arch", "state_dict"} {
+	if seen["state_dict"] && seen["net"] {
+		return nil, errors.New("not a training checkpoint: both a \"state_dict\" and a \"net\" entry")
+	}
+	want := []string{"epoch", "arch", "state_dict"}
+	if c.Net {
+		want = []string{"epoch", "net"}
+	}
+	for _, k := range want {
 		if !seen[k] {
 			return nil, fmt.Errorf("not a training checkpoint: no %q entry", k)
 		}

@@ -182,6 +182,37 @@ func TestLoadReferenceCheckpoints(t *testing.T) {
 	}
 }
 
+// TestLoadMACERLayout reads MACER's checkpoints, {'net': state_dict,
+// 'epoch'}: the bare net's state dict, no architecture; a file with both
+// layouts' state dicts, or without an epoch, is refused.
+func TestLoadMACERLayout(t *testing.T) {
+	dir := fixtures(t)
+	want := readWant(t, dir, "macer")
+	for _, format := range []string{"legacy", "zip"} {
+		c, err := Load(filepath.Join(dir, "macer_"+format+".pth.tar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Net || c.Epoch != want.Epoch || c.Arch != "" || c.Optimizer != nil || len(c.Extra) != 0 {
+			t.Errorf("%s: net %v epoch %d arch %q optimizer %v extra %v, want MACER's layout of epoch %d", format, c.Net, c.Epoch, c.Arch, c.Optimizer, c.Extra, want.Epoch)
+		}
+		if len(c.StateDict) != len(want.StateDict) {
+			t.Fatalf("%s: %d state dict entries, want %d", format, len(c.StateDict), len(want.StateDict))
+		}
+		for i, w := range want.StateDict {
+			if c.StateDict[i].Name != w.Name {
+				t.Fatalf("%s: entry %d is %q, want %q", format, i, c.StateDict[i].Name, w.Name)
+			}
+			checkTensor(t, w.Name, c.StateDict[i].Tensor, w)
+		}
+	}
+	for name, msg := range map[string]string{"netandstate": `both a "state_dict" and a "net" entry`, "netnoepoch": `no "epoch" entry`} {
+		if _, err := Load(filepath.Join(dir, name+"_zip.pth.tar")); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, msg)
+		}
+	}
+}
+
 func TestLoadViewsAndExtras(t *testing.T) {
 	dir := fixtures(t)
 	want := readWant(t, dir, "views")

@@ -9,7 +9,7 @@
 //	  data_dir: ""                     # default: the dataset's usual place; relative to this file
 //	model:
 //	  arch: fashion_cnn
-//	  normalization: ""                # normalize or center; default: the architecture's
+//	  normalization: ""                # normalize, center or none; default: the architecture's
 //	training:                          # every knob of train.Config, under the reference's names
 //	  epochs: 3
 //	  noise_sd: 0.25
@@ -118,7 +118,7 @@ type Data struct {
 // Model says which architecture to train.
 type Model struct {
 	Arch          string `yaml:"arch"`
-	Normalization string `yaml:"normalization,omitempty"` // models.Normalize or models.Center
+	Normalization string `yaml:"normalization,omitempty"` // models.Normalize, models.Center or models.None
 }
 
 // Certification is how each trained model is certified.

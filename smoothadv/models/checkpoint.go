@@ -118,12 +118,21 @@ func zipKind(r io.ReaderAt, size int64) (modelFile, error) {
 // one whose clean accuracy is close to the published one; the wrong layer
 // gives far lower accuracy (often around 30% on CIFAR-10) or nearly the same
 // label for every image.
+//
+// MACER's checkpoints, {'net': state_dict, 'epoch'}, record no architecture:
+// opt.Arch names it (ErrNoArch without). Their nets were trained without an
+// input layer, so the layer defaults to None.
 func LoadCheckpoint(path string, opt Options) (*Model, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Arch != "" && opt.Arch != c.Arch {
+	switch {
+	case c.Net && opt.Arch == "":
+		return nil, fmt.Errorf("%s: %w", path, ErrNoArch)
+	case c.Net:
+		c.Arch = opt.Arch
+	case opt.Arch != "" && opt.Arch != c.Arch:
 		return nil, fmt.Errorf("%s is a %s checkpoint, not %s", path, c.Arch, opt.Arch)
 	}
 	m, err := loadTemplate(c.Arch, Options{Device: opt.Device, Dir: opt.Dir})
@@ -147,6 +156,10 @@ func LoadCheckpoint(path string, opt Options) (*Model, error) {
 	}
 	return m, nil
 }
+
+// ErrNoArch is the error of loading a MACER checkpoint without saying its
+// architecture.
+var ErrNoArch = errors.New("a MACER checkpoint ({'net', 'epoch'}) does not record its architecture: say which it is (--arch)")
 
 // loadStateDict copies a state dict into the model's parameters and buffers.
 func (m *Model) loadStateDict(sd []checkpoint.Entry) error {
@@ -201,8 +214,9 @@ func toDevice(s *torchbind.Scope, t *checkpoint.Tensor, device string) (*torchbi
 
 // setInputLayer applies the input layer: opt.Normalization if given (not
 // contradicting what the file records, unless forced), else what the file
-// records, else NormalizeLayer. Files written by SaveCheckpoint also record
-// the means, deviations and noise level, which are restored.
+// records, else NormalizeLayer (None for MACER's files). Files written by
+// SaveCheckpoint also record the means, deviations and noise level, which
+// are restored.
 func (m *Model) setInputLayer(path string, c *checkpoint.Checkpoint, opt Options) error {
 	recorded, err := extraValue[string](c, "normalization")
 	if err != nil {
@@ -212,7 +226,11 @@ func (m *Model) setInputLayer(path string, c *checkpoint.Checkpoint, opt Options
 	if err != nil {
 		return err
 	}
-	if err := m.restoreInputLayer(c, cmp.Or(kind, Normalize)); err != nil {
+	unrecorded := Normalize
+	if c.Net {
+		unrecorded = None
+	}
+	if err := m.restoreInputLayer(c, cmp.Or(kind, unrecorded)); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
@@ -236,9 +254,6 @@ func (m *Model) restoreInputLayer(c *checkpoint.Checkpoint, kind string) error {
 		if v != nil {
 			*f.dst = v
 		}
-	}
-	if err := m.SetFloats("0.means", m.Meta.Means); err != nil {
-		return err
 	}
 	return m.SetNormalization(kind)
 }

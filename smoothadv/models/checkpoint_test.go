@@ -56,6 +56,7 @@ type golden struct {
 type fixtureManifest struct {
 	Archs  map[string]golden `json:"archs"`
 	Center golden            `json:"center"`
+	MACER  golden            `json:"macer"`
 	Marker string            `json:"marker"`
 }
 
@@ -203,6 +204,44 @@ func TestReferenceCheckpoints(t *testing.T) {
 			if kind == Normalize && d < 0.1 {
 				t.Errorf("the wrong input layer changes the logits by only %g", d)
 			}
+		}
+	})
+
+	t.Run("macer", func(t *testing.T) {
+		want := readF32(t, filepath.Join(dir, fx.MACER.Logits))
+		for _, format := range []string{"legacy", "zip"} {
+			path := filepath.Join(dir, "macer_"+format+".pth.tar")
+			if _, err := Load(path, Options{Dir: templates}); !errors.Is(err, ErrNoArch) {
+				t.Errorf("%s without an architecture: %v, want ErrNoArch", format, err)
+			}
+			m, err := Load(path, Options{Dir: templates, Arch: "cifar_resnet20"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if m.Meta.Arch != "cifar_resnet20" || m.Meta.Normalization != None || m.Meta.Epoch != 440 {
+				t.Errorf("%s: meta %+v, want cifar_resnet20, no input layer, epoch 440", format, m.Meta)
+			}
+			d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want)
+			t.Logf("MACER %s: PyTorch -> Go logits max abs diff %.3g", format, d)
+			if d > tolerance {
+				t.Errorf("MACER %s: logits differ from PyTorch's by %g", format, d)
+			}
+		}
+		// Behind NormalizeLayer the net sees other inputs; back to none, its own.
+		m, err := Load(filepath.Join(dir, "macer_zip.pth.tar"), Options{Dir: templates, Arch: "cifar_resnet20", Normalization: Normalize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want); d < 0.1 {
+			t.Errorf("NormalizeLayer changes the MACER net's logits by only %g", d)
+		}
+		if err := m.SetNormalization(None); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want); d > tolerance {
+			t.Errorf("switched back to no input layer: logits differ from PyTorch's by %g", d)
 		}
 	})
 

@@ -26,7 +26,8 @@ type Meta struct {
 	NumClasses int     `json:"num_classes"`
 	Input      []int64 `json:"input"` // C, H, W
 	// Normalization is the input layer: "normalize" ((x - mean) / sd, the
-	// reference's NormalizeLayer) or "center" (x - mean, InputCenterLayer).
+	// reference's NormalizeLayer), "center" (x - mean, InputCenterLayer) or
+	// "none" (x itself, as MACER's nets take their inputs).
 	Normalization string    `json:"normalization"`
 	Means         []float64 `json:"means"`
 	SDs           []float64 `json:"sds"`
@@ -43,6 +44,7 @@ const MaxNoiseSD = 1e4
 const (
 	Normalize = "normalize"
 	Center    = "center"
+	None      = "none"
 )
 
 // Model is a TorchScript classifier with its metadata.
@@ -197,7 +199,7 @@ func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
 }
 
 // layerNames are the reference's names of the input layers.
-var layerNames = map[string]string{Normalize: "NormalizeLayer", Center: "InputCenterLayer"}
+var layerNames = map[string]string{Normalize: "NormalizeLayer", Center: "InputCenterLayer", None: "no input layer"}
 
 // chooseNormalization is the input layer to load a model behind:
 // opt.Normalization when set, else recorded (what the file records; "" when
@@ -209,7 +211,7 @@ func chooseNormalization(path, recorded string, opt Options) (string, error) {
 		return recorded, nil
 	}
 	if layerNames[asked] == "" {
-		return "", fmt.Errorf("unknown normalization %q (want %s or %s)", asked, Normalize, Center)
+		return "", fmt.Errorf("unknown normalization %q (want %s, %s or %s)", asked, Normalize, Center, None)
 	}
 	if recorded != "" && asked != recorded && !opt.ForceNormalization {
 		return "", fmt.Errorf("model %s records the %s input layer (%s) but --normalization asks for %s (%s): the net was trained behind %s; pass --force-normalization to use %s anyway",
@@ -352,27 +354,39 @@ func splitName(name string) (layer, kind string) {
 	return name[:i], name[i+1:]
 }
 
-// SetNormalization switches the input layer between NormalizeLayer and
-// InputCenterLayer, which is NormalizeLayer with unit standard deviations.
+// SetNormalization switches the input layer between NormalizeLayer,
+// InputCenterLayer (NormalizeLayer with unit standard deviations) and none
+// (zero means and unit deviations).
 func (m *Model) SetNormalization(kind string) error {
-	sds := m.Meta.SDs
+	means, sds := m.Meta.Means, m.Meta.SDs
+	ones := func() []float64 {
+		v := make([]float64, len(m.Meta.Means))
+		for i := range v {
+			v[i] = 1
+		}
+		return v
+	}
 	switch kind {
 	case Normalize:
 		if len(sds) == 0 {
 			return fmt.Errorf("model metadata has no standard deviations for %s", kind)
 		}
 	case Center:
-		sds = make([]float64, len(m.Meta.Means))
-		for i := range sds {
-			sds[i] = 1
-		}
+		sds = ones()
+	case None:
+		means, sds = make([]float64, len(m.Meta.Means)), ones()
 	default:
-		return fmt.Errorf("unknown normalization %q (want %s or %s)", kind, Normalize, Center)
+		return fmt.Errorf("unknown normalization %q (want %s, %s or %s)", kind, Normalize, Center, None)
 	}
-	if err := m.SetFloats("0.sds", sds); err != nil {
-		return fmt.Errorf("set input layer to %s: %w", kind, err)
+	for _, f := range []struct {
+		path   string
+		values []float64
+	}{{"0.means", means}, {"0.sds", sds}} {
+		if err := m.SetFloats(f.path, f.values); err != nil {
+			return fmt.Errorf("set input layer to %s: %w", kind, err)
+		}
 	}
-	// Meta.SDs keeps the dataset's deviations so the layer can switch back.
+	// Meta keeps the dataset's means and deviations so the layer can switch back.
 	m.Meta.Normalization = kind
 	return nil
 }

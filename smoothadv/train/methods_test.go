@@ -3,7 +3,9 @@ package train
 import (
 	"context"
 	"io"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,4 +171,55 @@ func TestMethodTrainingRepeats(t *testing.T) {
 			t.Fatalf("same seed, different weights at %d: %v vs %v", i, wa[i], wb[i])
 		}
 	}
+}
+
+// TestPretrainedMACERCheckpoint starts from a MACER checkpoint
+// ({'net', 'epoch'}, written by PyTorch): it is taken for the configured
+// architecture, every tensor but the head comes over, and the new model
+// keeps the net's missing input layer.
+func TestPretrainedMACERCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "macer.pth")
+	script := `import sys; sys.path.insert(0, "../models"); import torch; from export_models import build
+torch.manual_seed(2); torch.save({"net": build("fashion_cnn")[1].state_dict(), "epoch": 90}, sys.argv[1])`
+	if out, err := exec.Command("/usr/bin/python3", "-c", script, path).CombinedOutput(); err != nil {
+		t.Fatalf("writing the MACER checkpoint (needs /usr/bin/python3 with torch): %v\n%s", err, out)
+	}
+	cfg := small(t)
+	cfg.PretrainedModel = path
+	m, err := finetune(cfg, models.Options{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Meta.Arch != "fashion_cnn" || m.Meta.Normalization != models.None {
+		t.Errorf("fine-tuned model: %s behind %q, want fashion_cnn with no input layer", m.Meta.Arch, m.Meta.Normalization)
+	}
+	pre, err := models.Load(path, models.Options{Arch: "fashion_cnn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+	got, want := namedValues(t, m), namedValues(t, pre)
+	for name, w := range want {
+		same := slices.Equal(got[name], w)
+		if head := strings.Contains(name, ".fc."); same == head {
+			t.Errorf("%s: copied %v, want %v", name, same, !head)
+		}
+	}
+}
+
+func namedValues(t *testing.T, m *models.Model) map[string][]float32 {
+	t.Helper()
+	ps, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer torchbind.CloseAll(ps)
+	out := map[string][]float32{}
+	for _, p := range ps {
+		if out[p.Name], err = p.T.Float32s(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -145,8 +146,16 @@ func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
 // finetune starts from a pretrained model (the reference: an ImageNet32
 // ResNet-110) with its classifier head replaced by a fresh one for the
 // configured architecture: every other tensor is copied over.
+// A MACER checkpoint, which does not record its architecture, is taken for
+// one of the configured architecture. Without --normalization the new model
+// keeps the pretrained one's input layer (none for MACER's nets).
 func finetune(cfg Config, opt models.Options) (*models.Model, error) {
 	pre, err := models.Load(cfg.PretrainedModel, opt)
+	if errors.Is(err, models.ErrNoArch) {
+		withArch := opt
+		withArch.Arch = cfg.Arch
+		pre, err = models.Load(cfg.PretrainedModel, withArch)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pretrained model: %w", err)
 	}
@@ -155,7 +164,13 @@ func finetune(cfg Config, opt models.Options) (*models.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := copyExceptHead(pre, m); err != nil {
+	if cfg.Normalization == "" {
+		err = m.SetNormalization(pre.Meta.Normalization)
+	}
+	if err == nil {
+		err = copyExceptHead(pre, m)
+	}
+	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("pretrained model %s: %w", cfg.PretrainedModel, err)
 	}

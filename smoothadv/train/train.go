@@ -128,8 +128,8 @@ func (c Config) Validate() error {
 	check(c.TestSubset >= 1, "test_subset: %d, want >= 1", c.TestSubset)
 	check(c.SelfTrainingWeight >= 0 && !math.IsInf(c.SelfTrainingWeight, 0), "self_training_weight: %v, want a finite number >= 0", c.SelfTrainingWeight)
 	check(c.Workers >= 0, "workers: %d, want >= 0", c.Workers)
-	check(c.Normalization == "" || c.Normalization == models.Normalize || c.Normalization == models.Center,
-		"normalization: %q, want %s or %s", c.Normalization, models.Normalize, models.Center)
+	check(c.Normalization == "" || c.Normalization == models.Normalize || c.Normalization == models.Center || c.Normalization == models.None,
+		"normalization: %q, want %s, %s or %s", c.Normalization, models.Normalize, models.Center, models.None)
 	if err := torchbind.CheckDeviceName(c.Device); err != nil {
 		errs = append(errs, fmt.Errorf("device: %w", err))
 	}

@@ -24,7 +24,7 @@ func TestValidateRefusesBadNumbers(t *testing.T) {
 		{func(c *Config) { c.WeightDecay = math.Inf(1) }, "weight_decay: +Inf, want a finite number >= 0"},
 		{func(c *Config) { c.SelfTrainingWeight = math.Inf(1) }, "self_training_weight: +Inf, want a finite number >= 0"},
 		{func(c *Config) { c.Workers = -1 }, "workers: -1, want >= 0"},
-		{func(c *Config) { c.Normalization = "whiten" }, `normalization: "whiten", want normalize or center`},
+		{func(c *Config) { c.Normalization = "whiten" }, `normalization: "whiten", want normalize, center or none`},
 		{func(c *Config) { c.Device = "cpu:1" }, `device: device "cpu:1": cpu takes no index`},
 		{func(c *Config) { c.Device = "gpu" }, `device: unknown device "gpu" (want auto, cpu, cuda or cuda:N)`},
 		{func(c *Config) { c.AdvTraining, c.Epsilon = true, math.Inf(1) }, "epsilon: +Inf, want a finite number > 0"},

@@ -161,6 +161,14 @@ def main(out):
     cases["adam"] = ({"epoch": 2, "arch": "linear", "state_dict": lin.state_dict(),
                       "optimizer": adam.state_dict()}, None)
     cases["plainlist"] = ([1, 2, 3], None)
+    # MACER's layout: {'net': state_dict, 'epoch'}, the bare net's keys.
+    net = build("cifar_resnet20")[1]
+    cases["macer"] = ({"net": net.state_dict(), "epoch": 440},
+                      {"epoch": 440, "arch": "", "state_dict": [
+                          dict(name=k, **describe(v)) for k, v in net.state_dict().items()]})
+    cases["netandstate"] = ({"net": lin.state_dict(), "state_dict": lin.state_dict(),
+                             "epoch": 1, "arch": "linear"}, None)
+    cases["netnoepoch"] = ({"net": lin.state_dict()}, None)
     marker = os.path.join(out, "pwned")
     cases["system"] = ({"epoch": 1, "arch": "x",
                         "state_dict": Evil(os.system, "touch " + marker)}, None)

@@ -11,7 +11,8 @@ saved as {'epoch', 'arch', 'state_dict', 'optimizer'} in torch's legacy format
 (ARCH_legacy.pth.tar) and the zip format (ARCH_zip.pth.tar). ARCH.in.f32 is a
 fixed input batch in [0, 1] and ARCH.out.f32 the eval-mode logits, both
 little-endian float32. Also center_zip.pth.tar (a net trained behind
-InputCenterLayer) and files that must fail to load. manifest.json lists it all.
+InputCenterLayer), macer_{legacy,zip}.pth.tar (MACER's {'net', 'epoch'} of a
+bare cifar_resnet20 net) and files that must fail to load. manifest.json lists it all.
 
 check: DIR/go.json lists the checkpoints Go saved, with the input and Go's
 logits for each.
@@ -108,6 +109,13 @@ def write(out):
     torch.save({"epoch": 3, "arch": "cifar_resnet20", "state_dict": model.state_dict()},
                os.path.join(out, "center_zip.pth.tar"))
     manifest["center"] = golden(model, shape, 4, gen, out, "center")
+
+    # MACER's layout, {'net': state_dict, 'epoch'}: the bare net, trained
+    # without an input layer.
+    net = build("cifar_resnet20")[1]
+    randomize(net, shape, gen)
+    save_both({"net": net.state_dict(), "epoch": 440}, out, "macer")
+    manifest["macer"] = golden(net, shape, 4, gen, out, "macer")
 
     # Files that must not load.
     sd = build("cifar_resnet20").state_dict()
