@@ -54,6 +54,8 @@
 //
 //	gaussian/noise_0.25                          Gaussian augmentation (Cohen et al.)
 //	PGD_2steps/m2/eps_64/noise_0.25              SmoothAdv: attack, steps, m_train, epsilon (1/256 units), sigma
+//	macer/m16/noise_0.25                         MACER, consistency, SmoothMix (training.method): m_train, sigma
+//	consistency/PGD_2steps/m2/eps_64/noise_0.25  consistency on SmoothAdv's attack (adv_training)
 //
 // followed by one KNOB_VALUE folder for every other knob that the grid
 // varies (lr_0.05, arch_cifar_resnet20). Certification knobs that the grid

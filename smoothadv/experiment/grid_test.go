@@ -210,3 +210,48 @@ func TestEmbeddedDefault(t *testing.T) {
 		t.Errorf("default experiment %s with %d runs", e.Config.Name, len(e.Runs))
 	}
 }
+
+// TestGridOfMethods sweeps the training method: each has its folder (the
+// new methods under their name, consistency with adv_training beside its
+// attack), the knobs of the methods a run does not use are the base's, so
+// a method's knob swept in the grid names folders of that method only, and
+// a bad knob of the method in use is reported under its key.
+func TestGridOfMethods(t *testing.T) {
+	e := parse(t, minimal+`  num_noise_vec: 2
+  attack: PGD
+  num_steps: 2
+grid:
+  - training.method: [gaussian, smoothadv, smoothmix]
+  - training.method: [macer]
+    training.macer_lbd: [4, 12]
+  - training.method: [consistency]
+    training.adv_training: [false, true]
+`)
+	equalLists(t, "runs", rels(e), []string{
+		"gaussian/noise_0.50",
+		"PGD_2steps/m2/eps_256/noise_0.50",
+		"smoothmix/m2/noise_0.50",
+		"macer/m2/noise_0.50/macer_lbd_4",
+		"macer/m2/noise_0.50/macer_lbd_12",
+		"consistency/m2/noise_0.50",
+		"consistency/PGD_2steps/m2/eps_256/noise_0.50",
+	})
+	if c := e.Runs[1].Config.Training; c.Method != "smoothadv" || !c.AdvTraining {
+		t.Errorf("smoothadv run: method %q, adv_training %v", c.Method, c.AdvTraining)
+	}
+	if c := e.Runs[0].Config.Training; c.MACERLambda != 12 {
+		t.Errorf("Gaussian run: macer_lbd %v, want the base's 12", c.MACERLambda)
+	}
+	if c := e.Runs[3].Config.Training; c.MACERLambda != 4 {
+		t.Errorf("MACER run: macer_lbd %v, want 4", c.MACERLambda)
+	}
+
+	_, err := Parse([]byte(minimal+`  method: smoothmix
+  smoothmix_num_steps: 0
+grid:
+  training.method: [gaussian, smoothmix]
+`), "test.yaml", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "training.smoothmix_num_steps: 0, want >= 1 (in run smoothmix/m1/noise_0.50)") {
+		t.Errorf("bad SmoothMix knob: %v", err)
+	}
+}
