@@ -170,6 +170,39 @@ func TestConfigs(t *testing.T) {
 		"fashion_mnist_compare.yaml": {2, func(t *testing.T, e *Experiment) {
 			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_128/noise_0.25"})
 		}},
+		"fashion_mnist_methods.yaml": {5, func(t *testing.T, e *Experiment) {
+			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_128/noise_0.25",
+				"macer/m2/noise_0.25", "consistency/m2/noise_0.25", "smoothmix/m2/noise_0.25"})
+			for _, r := range e.Runs[1:] {
+				a, b := e.Runs[0].Config, r.Config
+				if a.Training.Epochs != b.Training.Epochs || a.Training.Batch != b.Training.Batch || a.Training.TrainSubset != b.Training.TrainSubset ||
+					a.Training.NumNoiseVec != b.Training.NumNoiseVec || a.Training.Seed != b.Training.Seed || a.Training.NoiseSD != b.Training.NoiseSD ||
+					!reflect.DeepEqual(a.Certification, b.Certification) {
+					t.Errorf("%s differs from %s in budget, noise, seed or certification", r.Rel, e.Runs[0].Rel)
+				}
+			}
+		}},
+		"cifar10_macer.yaml": {3, func(t *testing.T, e *Experiment) {
+			for _, r := range e.Runs {
+				c := r.Config
+				if c.Model.Normalization != "none" || c.Training.NumNoiseVec != 16 || c.Training.Batch != 64 || c.Training.LR != 0.01 || c.Training.Epochs != 440 {
+					t.Errorf("%s: %+v", r.Rel, c.Training)
+				}
+			}
+		}},
+		"cifar10_consistency.yaml": {6, func(t *testing.T, e *Experiment) {
+			if c := e.Runs[3].Config.Training; !c.AdvTraining || c.Method != "consistency" || c.Epsilon != 255 || c.ConsistencyLambda != 2 {
+				t.Errorf("%s: %+v", e.Runs[3].Rel, c)
+			}
+		}},
+		"cifar10_smoothmix.yaml": {6, func(t *testing.T, e *Experiment) {
+			for _, r := range e.Runs {
+				c := r.Config.Training
+				if c.SmoothMixAlpha != 2*c.NoiseSD || c.SmoothMixSteps != 4 || c.SmoothMixEta != 5 {
+					t.Errorf("%s: %+v", r.Rel, c)
+				}
+			}
+		}},
 		"fashion_mnist_default.yaml": {2, func(t *testing.T, e *Experiment) {
 			equalLists(t, "runs", rels(e), []string{"gaussian/noise_0.25", "PGD_2steps/m2/eps_64/noise_0.25"})
 			a, b := e.Runs[0].Config, e.Runs[1].Config
