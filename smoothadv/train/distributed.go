@@ -31,9 +31,9 @@ func RunIn(ctx context.Context, cfg Config, g *dist.Group, out io.Writer) error 
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid training configuration:\n%w", err)
 	}
-	if g != nil && cfg.Batch%(g.World*cfg.NumNoiseVec) != 0 {
+	if chunks := cfg.trainChunks(); g != nil && cfg.Batch%(g.World*chunks) != 0 {
 		return fmt.Errorf("batch %d does not split evenly over %d processes (each cuts its share into %d noise-vector chunks): use a multiple of %d",
-			cfg.Batch, g.World, cfg.NumNoiseVec, g.World*cfg.NumNoiseVec)
+			cfg.Batch, g.World, chunks, g.World*chunks)
 	}
 	t, start, err := newTrainer(cfg, g, out)
 	if err != nil {
@@ -45,6 +45,16 @@ func RunIn(ctx context.Context, cfg Config, g *dist.Group, out io.Writer) error 
 	}
 	// Every process returns once rank 0 has written the last epoch.
 	return t.barrier()
+}
+
+// trainChunks is how many runs a training step cuts a batch into, a noise
+// chunk or a mini-batch each (MACER takes the batch whole): each process
+// takes its part of every run.
+func (c Config) trainChunks() int {
+	if c.Method == MACER {
+		return 1
+	}
+	return c.NumNoiseVec
 }
 
 // processesHere is how many training processes share this node's cores.
@@ -224,6 +234,15 @@ func (t *Trainer) trainNoise(s *torchbind.Scope, inputs *torchbind.Tensor) *torc
 	}
 	rows := inputs.Shape()[0]
 	return t.noise(s, inputs, int64(t.group.Rank)*rows, int64(t.group.World)*rows)
+}
+
+// trainRand is n uniform [0, 1) draws for a chunk's images: the whole
+// chunk's, cut as trainNoise cuts its noise.
+func (t *Trainer) trainRand(s *torchbind.Scope, n int64) *torchbind.Tensor {
+	if t.group == nil {
+		return s.Rand(t.gen, t.model.Device(), n)
+	}
+	return s.Narrow(s.Rand(t.gen, t.model.Device(), int64(t.group.World)*n), 0, int64(t.group.Rank)*n, n)
 }
 
 // testNoise is the noise of x, this process's share of test batch k.

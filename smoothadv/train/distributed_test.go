@@ -199,8 +199,9 @@ func distConfig(t *testing.T, arch string) Config {
 // TestDataParallelEqualsOneProcess checks that two processes, each taking
 // half of every batch, hold after every step the weights that one process
 // training on the whole batch holds, for a BatchNorm-free model: with
-// Gaussian noise (one step a batch) and with the steps of multi-noise
-// training (two a batch).
+// Gaussian noise (one step a batch), the steps of multi-noise training (two
+// a batch), MACER (one step on the whole batch) and SmoothMix (two
+// mini-batches, mixing weights drawn at random).
 func TestDataParallelEqualsOneProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains in child processes")
@@ -208,7 +209,11 @@ func TestDataParallelEqualsOneProcess(t *testing.T) {
 	gauss := distConfig(t, "fashion_lenet")
 	multi := gauss
 	multi.NumNoiseVec, multi.TrainMultiNoise = 2, true
-	for name, cfg := range map[string]Config{"gaussian": gauss, "multi-noise": multi} {
+	macer := gauss
+	macer.Method, macer.NumNoiseVec = MACER, 2
+	smoothMix := gauss
+	smoothMix.Method, smoothMix.NumNoiseVec, smoothMix.SmoothMixSteps, smoothMix.SmoothMixMixStep = SmoothMix, 2, 2, 1
+	for name, cfg := range map[string]Config{"gaussian": gauss, "multi-noise": multi, "macer": macer, "smoothmix": smoothMix} {
 		t.Run(name, func(t *testing.T) {
 			job := stepsJob{Config: cfg, Batches: 4, Dir: t.TempDir()}
 			alone := job

@@ -220,7 +220,7 @@ func (t *Trainer) smoothMix(s *torchbind.Scope, x, y *torchbind.Tensor, epoch in
 		return nil, nil, nil, err
 	}
 	n := x.Shape()[0]
-	lam := s.MulScalar(s.Rand(t.gen, t.model.Device(), n), 0.5)
+	lam := s.MulScalar(t.trainRand(s, n), 0.5)
 	mixed := s.Add(init, s.Mul(perRow(s, lam, x), s.Sub(adv, init))) // (1 - lam) init + lam adv
 	logits = t.model.Forward(s, s.Add(tile(s, init, m), noise))
 	mixedLogits := t.model.Forward(s, s.Add(tile(s, mixed, m), noise))

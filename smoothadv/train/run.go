@@ -62,7 +62,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		return nil, 0, err
 	}
 	t.test = every(testSet, cfg.TestSubset)
-	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Shard: t.shard(cfg.NumNoiseVec)}); err != nil {
+	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Shard: t.shard(cfg.trainChunks())}); err != nil {
 		return nil, 0, err
 	}
 	if cfg.UseUnlabelled {
@@ -70,7 +70,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		if err != nil {
 			return nil, 0, fmt.Errorf("self-training set: %w", err)
 		}
-		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers, Shard: t.shard(cfg.NumNoiseVec)}); err != nil {
+		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers, Shard: t.shard(cfg.trainChunks())}); err != nil {
 			return nil, 0, err
 		}
 	}
