@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smoothadv/smoothadv/smoothadv/bench"
+	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
 func newBenchTrainCmd() *cobra.Command {
@@ -41,7 +42,7 @@ func newBenchTrainCmd() *cobra.Command {
 	fs.Float64Var(&o.LR, "lr", 0.1, "SGD's learning rate (momentum 0.9 and weight decay 1e-4, as the reference's)")
 	fs.IntVar(&o.Threads, "threads", 0, "our intra-op threads (0: as smoothadv train sets them)")
 	fs.IntVar(&o.ReferenceThreads, "reference-threads", 0, "the reference's intra-op threads (0: as many as ours; -1: torch's default)")
-	fs.BoolVar(&o.ChannelsLast, "channels-last", false, "our step with channels-last inputs (as train --channels-last)")
+	fs.BoolVar(&o.ChannelsLast, "channels-last", train.Defaults().ChannelsLast, "our step with channels-last inputs (as smoothadv train by default)")
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's step ("" to skip)`)
 	return cmd
 }
@@ -49,9 +50,7 @@ func newBenchTrainCmd() *cobra.Command {
 func printTrainBench(out io.Writer, o bench.TrainOptions, rs []bench.TrainResult) {
 	fmt.Fprintf(out, "model %s on %s, batch %d, noise sd %g, PGD epsilon %g/256, SGD lr %g momentum 0.9 weight decay 1e-4\n",
 		o.Model, o.Device, o.Batch, o.NoiseSD, o.Epsilon, o.LR)
-	if o.ChannelsLast {
-		fmt.Fprintln(out, "ours with channels-last inputs")
-	}
+	fmt.Fprintf(out, "ours with channels-last inputs: %v (the reference's are NCHW)\n", o.ChannelsLast)
 	fmt.Fprintf(out, "one fixed batch of uniform random images and labels; %d warm-up + %d timed batches per side\n", o.Warmup, o.Steps)
 	if len(rs) == 0 {
 		return
