@@ -3,7 +3,9 @@ package train
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/train/losses"
@@ -114,15 +116,15 @@ func methodSettings(was, now Config) []setting {
 	return list
 }
 
-// knob is the value of c's method knob key.
+// knob is the value of c's setting whose yaml key is key, or nil.
 func knob(c Config, key string) any {
-	return map[string]any{
-		"macer_lbd": c.MACERLambda, "macer_gamma": c.MACERGamma, "macer_beta": c.MACERBeta, "macer_deferred": c.MACERDeferred,
-		"consistency_lbd": c.ConsistencyLambda, "consistency_eta": c.ConsistencyEta,
-		"smoothmix_eta": c.SmoothMixEta, "smoothmix_alpha": c.SmoothMixAlpha, "smoothmix_num_steps": c.SmoothMixSteps,
-		"smoothmix_mix_step": c.SmoothMixMixStep, "smoothmix_maxnorm": c.SmoothMixMaxNorm,
-		"smoothmix_maxnorm_s": c.SmoothMixMaxNormS, "smoothmix_warmup": c.SmoothMixWarmup,
-	}[key]
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == key {
+			return v.Field(i).Interface()
+		}
+	}
+	return nil
 }
 
 // methodLoss computes a method's loss on images x and labels y [B]; it

@@ -43,6 +43,13 @@ func TestMethodValidation(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("Gaussian augmentation with bad MACER and SmoothMix knobs: %v", err)
 	}
+	for method, keys := range MethodKnobs {
+		for _, key := range keys {
+			if knob(Defaults(), key) == nil {
+				t.Errorf("%s's knob %s is no setting", method, key)
+			}
+		}
+	}
 	if r := (Config{AdvTraining: true}).Resolved(); r.Method != SmoothAdv {
 		t.Errorf("adv_training resolves to method %q, want smoothadv", r.Method)
 	}
