@@ -76,7 +76,7 @@ $(BUILD)/torch.mk: third_party/torch-config.sh | $(APT_STAMP)
 
 # gotorch's own shim, built from the module's sources (the module cache is
 # read-only) with the small patch in third_party/gotorch applied to a copy.
-$(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh
+$(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh $(wildcard third_party/gotorch/*.patch)
 	@mkdir -p $(LIB)
 	CXX="$(CXX)" CXXFLAGS="$(CXXFLAGS)" LDLIBS="$(TORCH_LDLIBS)" \
 		bash third_party/gotorch/build.sh "$(GOTORCH_DIR)" $(BUILD)/cgotorch $@

@@ -107,7 +107,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 					return err
 				}
 				defer gen.Close()
-				cfg.Workers = attack.PiecesFor(m.Device())
+				cfg.Workers = attack.PiecesFor(m.Device(), 1)
 				at := &smoothing.Attacked{Model: m, Device: m.Device(), Shape: job.Sampler.Shape, Streams: job.Sampler,
 					Attack: cfg, Base: a.base, Gen: gen}
 				if a.visualize {

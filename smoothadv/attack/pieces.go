@@ -10,12 +10,13 @@ import (
 )
 
 // PiecesFor is how many pieces of a batch to attack at once on device
-// (Config.Workers): on the CPU one per core, each on one thread
-// (BENCHMARKS.md: one-thread passes side by side outrun one pass over both
-// cores, by far on a busy machine); a GPU takes the batch whole.
-func PiecesFor(device string) int {
+// (Config.Workers) in each of processes that share the node's cores: on
+// the CPU one per core, each on one thread (BENCHMARKS.md: one-thread
+// passes side by side outrun one pass over both cores, by far on a busy
+// machine); a GPU takes the batch whole.
+func PiecesFor(device string, processes int) int {
 	if device == "cpu" {
-		return runtime.NumCPU()
+		return max(1, runtime.NumCPU()/max(processes, 1))
 	}
 	return 1
 }

@@ -8,12 +8,13 @@ import (
 )
 
 // newAttacker returns the attack of train_pgd.py: its radius, and DDN's
-// initial norm, warm up over the first Warmup epochs to Epsilon.
-func newAttacker(cfg Config) (Attacker, error) {
+// initial norm, warm up over the first Warmup epochs to Epsilon. processes
+// train on this node's cores.
+func newAttacker(cfg Config, processes int) (Attacker, error) {
 	base := attack.Config{Kind: cfg.Attack, Epsilon: attack.From256(cfg.Epsilon), Steps: cfg.NumSteps,
 		NoiseVectors: cfg.NumNoiseVec, NoGrad: cfg.NoGradAttack, InitNorm: attack.From256(cfg.Epsilon), Gamma: cfg.GammaDDN,
 		Checked: true, // batchTensors checks every batch
-		Workers: attack.PiecesFor(cfg.Device)}
+		Workers: attack.PiecesFor(cfg.Device, processes)}
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("attack: %w", err)
 	}

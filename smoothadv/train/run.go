@@ -87,7 +87,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		}
 	}
 	if cfg.AdvTraining {
-		if t.attacker, err = newAttacker(cfg); err != nil {
+		if t.attacker, err = newAttacker(cfg, processesHere(g)); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -37,7 +37,7 @@ func NewStepper(cfg Config, model *models.Model) (*Stepper, error) {
 	t := &Trainer{cfg: cfg, model: model, opt: NewSGD(params, cfg.LR, cfg.Momentum, cfg.WeightDecay)}
 	s := &Stepper{t: t}
 	if cfg.AdvTraining {
-		if t.attacker, err = newAttacker(cfg); err != nil {
+		if t.attacker, err = newAttacker(cfg, 1); err != nil {
 			s.Close()
 			return nil, err
 		}
