@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/smoothadv/models"
-	"github.com/smoothadv/smoothadv/torchbind"
+	"github.com/smoothadv/smoothadv/smoothadv/models/modelstest"
 )
 
 // job is world `smoothadv` processes started as torchrun starts them on
@@ -86,20 +86,7 @@ func trainedWeights(t *testing.T, dir string) []float32 {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ps, err := m.Parameters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer torchbind.CloseAll(ps)
-	var all []float32
-	for _, p := range ps {
-		v, err := p.T.Float32s()
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, v...)
-	}
-	return all
+	return modelstest.Parameters(t, m.Module)
 }
 
 func largestDiff(a, b []float32) float64 {

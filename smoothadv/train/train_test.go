@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/smoothadv/models"
-	"github.com/smoothadv/smoothadv/torchbind"
+	"github.com/smoothadv/smoothadv/smoothadv/models/modelstest"
 )
 
 // small is a quick Fashion-MNIST configuration: 1/40 of the training set.
@@ -48,20 +48,7 @@ func weights(t *testing.T, path string) []float32 {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ps, err := m.Parameters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer torchbind.CloseAll(ps)
-	var all []float32
-	for _, p := range ps {
-		v, err := p.T.Float32s()
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, v...)
-	}
-	return all
+	return modelstest.Parameters(t, m.Module)
 }
 
 // TestGaussianTrainingLearnsAndRepeats trains twice with one seed: the log

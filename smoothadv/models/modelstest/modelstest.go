@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // Python is the Debian interpreter that has torch (make deps installs it);
@@ -52,4 +54,24 @@ func WritePlain(t *testing.T) Plain {
 	}
 	p.Input, p.Logits = filepath.Join(dir, p.Input), filepath.Join(dir, p.Logits)
 	return p
+}
+
+// Parameters are m's parameters, flattened one after another, for tests
+// that compare trained weights.
+func Parameters(t *testing.T, m *torchbind.Module) []float32 {
+	t.Helper()
+	ps, err := m.Parameters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer torchbind.CloseAll(ps)
+	var all []float32
+	for _, p := range ps {
+		v, err := p.T.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, v...)
+	}
+	return all
 }
