@@ -40,6 +40,11 @@ CUDA_INCLUDES := $(wildcard $(or $(CUDA_HOME),/usr/local/cuda)/include) \
 	$(shell $(PY) -c 'import glob, os, nvidia; print(" ".join(d for p in nvidia.__path__ for d in sorted(glob.glob(os.path.join(p, "*", "include")))))' 2>/dev/null)
 CXXFLAGS += $(addprefix -isystem ,$(CUDA_INCLUDES))
 endif
+# NCCL=0 builds the c10d binding with Gloo alone: gpu-check's fallback when
+# c10d's NCCL header does not compile against a machine's CUDA toolkit.
+ifeq ($(NCCL),0)
+CXXFLAGS += -DTORCHBIND_NO_NCCL
+endif
 
 # The Go binary links only our shims; --as-needed drops the libtorch libraries
 # that gotorch's cgo directives name, so one Go build runs over any libtorch

@@ -8,8 +8,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 // ProcessGroupNCCL.hpp includes NCCL's header and, through ATen's CUDA
-// context, the CUDA toolkit's.
-#if defined(TORCHBIND_CUDA) && __has_include(<nccl.h>) && __has_include(<cuda_runtime_api.h>) && \
+// context, the CUDA toolkit's. TORCHBIND_NO_NCCL (make NCCL=0) leaves NCCL
+// out where that header does not compile.
+#if defined(TORCHBIND_CUDA) && !defined(TORCHBIND_NO_NCCL) && __has_include(<nccl.h>) && __has_include(<cuda_runtime_api.h>) && \
     __has_include(<cusparse.h>) && __has_include(<cublas_v2.h>) && __has_include(<cublasLt.h>) && \
     __has_include(<cusolverDn.h>)
 #define USE_C10D_NCCL
