@@ -114,6 +114,9 @@ func (m *Module) forward(s *Scope, x *Tensor, grad bool) *Tensor {
 // network (BENCHMARKS.md measures when this is faster).
 func (m *Module) SetChannelsLast(on bool) { m.channelsLast = on }
 
+// ChannelsLast reports SetChannelsLast's setting.
+func (m *Module) ChannelsLast() bool { return m.channelsLast }
+
 // Train switches the module (and its submodules) between training and
 // evaluation mode (BatchNorm statistics, dropout).
 func (m *Module) Train(on bool) error {

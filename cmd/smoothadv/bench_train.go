@@ -43,6 +43,7 @@ func newBenchTrainCmd() *cobra.Command {
 	fs.IntVar(&o.Threads, "threads", 0, "our intra-op threads (0: as smoothadv train sets them)")
 	fs.IntVar(&o.ReferenceThreads, "reference-threads", 0, "the reference's intra-op threads (0: as many as ours; -1: torch's default)")
 	fs.BoolVar(&o.ChannelsLast, "channels-last", train.Defaults().ChannelsLast, "our step with channels-last inputs (as smoothadv train by default)")
+	fs.BoolVar(&o.FrozenAttack, "frozen-attack", train.Defaults().FrozenAttack, "our attacks on a frozen copy of the model, BatchNorm folded (as smoothadv train by default)")
 	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's step ("" to skip)`)
 	return cmd
 }
@@ -50,7 +51,7 @@ func newBenchTrainCmd() *cobra.Command {
 func printTrainBench(out io.Writer, o bench.TrainOptions, rs []bench.TrainResult) {
 	fmt.Fprintf(out, "model %s on %s, batch %d, noise sd %g, PGD epsilon %g/256, SGD lr %g momentum 0.9 weight decay 1e-4\n",
 		o.Model, o.Device, o.Batch, o.NoiseSD, o.Epsilon, o.LR)
-	fmt.Fprintf(out, "ours with channels-last inputs: %v (the reference's are NCHW)\n", o.ChannelsLast)
+	fmt.Fprintf(out, "ours with channels-last inputs: %v (the reference's are NCHW), attacks on a frozen copy: %v\n", o.ChannelsLast, o.FrozenAttack)
 	fmt.Fprintf(out, "one fixed batch of uniform random images and labels; %d warm-up + %d timed batches per side\n", o.Warmup, o.Steps)
 	if len(rs) == 0 {
 		return

@@ -27,6 +27,7 @@ type attackFlags struct {
 	base       bool
 	initNorm   float64
 	visualize  bool
+	frozen     bool
 	gammaDDN   float64
 	hasGammaDN bool
 }
@@ -102,13 +103,22 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 				if err := m.SetRequiresGrad(false); err != nil {
 					return err
 				}
+				target := m.Module
+				if a.frozen {
+					frozen, err := m.Frozen()
+					if err != nil {
+						return fmt.Errorf("freeze the model for the attack: %w", err)
+					}
+					defer frozen.Close()
+					target = frozen
+				}
 				gen, err := torchbind.NewGenerator(m.Device(), f.seed+1<<32)
 				if err != nil {
 					return err
 				}
 				defer gen.Close()
 				cfg.Workers = attack.PiecesFor(m.Device(), 1)
-				at := &smoothing.Attacked{Model: m, Device: m.Device(), Shape: job.Sampler.Shape, Streams: job.Sampler,
+				at := &smoothing.Attacked{Model: target, Device: m.Device(), Shape: job.Sampler.Shape, Streams: job.Sampler,
 					Attack: cfg, Base: a.base, Gen: gen}
 				if a.visualize {
 					at.Visualize = pngWriter(filepath.Join(dir, "examples"), job.Sampler.Shape)
@@ -122,6 +132,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 	f.register(cmd.Flags(), 100000)
 	fs := cmd.Flags()
 	fs.StringVar(&a.kind, "attack", "", "attack the inputs first: PGD or DDN")
+	fs.BoolVar(&a.frozen, "frozen-attack", true, "attack a frozen copy of the model, BatchNorm folded into the convolutions (same function, faster; false: the model itself, as the reference)")
 	fs.Float64Var(&a.epsilon, "epsilon", 64, "attack radius in 1/256 units (64 = L2 radius 0.25)")
 	fs.IntVar(&a.steps, "num-steps", 20, "attack steps")
 	fs.IntVar(&a.noiseVecs, "num-noise-vec", 1, "noise draws per image in the attack (m_test)")

@@ -101,6 +101,7 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of initialisation, shuffling, augmentation and noise")
 	fs.IntVar(&cfg.TrainSubset, "train-subset", cfg.TrainSubset, "train on every k-th training image (1: all, as the reference)")
 	fs.IntVar(&cfg.TestSubset, "test-subset", cfg.TestSubset, "test each epoch on every k-th test image (1: all, as the reference)")
+	fs.BoolVar(&cfg.FrozenAttack, "frozen-attack", cfg.FrozenAttack, "attack a frozen eval-mode copy of the current weights, BatchNorm folded into the convolutions (same function, faster; --frozen-attack=false: the training module in eval mode, as the reference)")
 	fs.BoolVar(&cfg.ChannelsLast, "channels-last", cfg.ChannelsLast, "give the model its inputs in channels-last memory format (same values, other kernels; --channels-last=false: NCHW as the reference)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write Go's CPU profile of the run to this file (go tool pprof); libtorch's own threads show as _ExternalCode")
 	return cmd

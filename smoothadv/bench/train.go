@@ -54,6 +54,9 @@ type TrainOptions struct {
 	// ChannelsLast runs our step with channels-last inputs (the reference's
 	// stays as train_pgd.py has it).
 	ChannelsLast bool
+	// FrozenAttack attacks a frozen copy of our model
+	// (train.Config.FrozenAttack).
+	FrozenAttack bool
 	// Python runs the reference's step with this interpreter ("" skips it).
 	Python string
 }
@@ -213,7 +216,7 @@ func writeBatch(dir string, b *data.Batch) (batchFiles, error) {
 func (o TrainOptions) trainConfig(c TrainConfig) train.Config {
 	cfg := train.Defaults()
 	cfg.Batch, cfg.LR, cfg.NoiseSD, cfg.NumNoiseVec, cfg.Seed = o.Batch, o.LR, o.NoiseSD, c.NoiseVecs, 1
-	cfg.ChannelsLast = o.ChannelsLast
+	cfg.ChannelsLast, cfg.FrozenAttack = o.ChannelsLast, o.FrozenAttack
 	if c.AttackSteps > 0 {
 		cfg.AdvTraining, cfg.Attack, cfg.Epsilon, cfg.NumSteps, cfg.TrainMultiNoise = true, "PGD", o.Epsilon, c.AttackSteps, true
 	}

@@ -43,8 +43,9 @@ func TestTrainStepMatchesReference(t *testing.T) {
 	model := fashionCNN(t)
 	o := TrainOptions{Model: model, Device: "cpu", Batch: 4, Steps: 1, Warmup: 1, NoiseSD: 0, Epsilon: 128, LR: 0.01, Python: python}
 	t.Run("NCHW", func(t *testing.T) { stepMatchesReference(t, o, TrainConfigs) })
-	o.Model, o.ChannelsLast, o.Configs = exported(t, "cifar_resnet20"), true, []string{TrainConfigs[1].Name}
-	t.Run("channels-last", func(t *testing.T) { stepMatchesReference(t, o, TrainConfigs[1:2]) })
+	// smoothadv train's defaults: channels-last, attacks on a frozen copy.
+	o.Model, o.ChannelsLast, o.FrozenAttack, o.Configs = exported(t, "cifar_resnet20"), true, true, []string{TrainConfigs[1].Name}
+	t.Run("channels-last, frozen attack", func(t *testing.T) { stepMatchesReference(t, o, TrainConfigs[1:2]) })
 }
 
 func stepMatchesReference(t *testing.T, o TrainOptions, want []TrainConfig) {

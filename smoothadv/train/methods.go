@@ -210,12 +210,12 @@ func (t *Trainer) smoothMix(s *torchbind.Scope, x, y *torchbind.Tensor, epoch in
 	c, m := t.cfg, t.cfg.NumNoiseVec
 	warm := math.Min(1, float64(epoch+1)/float64(c.SmoothMixWarmup))
 	noise := t.trainNoise(s, tile(s, x, m))
-	restore, err := t.attackMode()
+	model, done, err := t.attackModel()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	init, adv := t.smoothMixAttack(s, x, y, noise, warm)
-	if err := restore(); err != nil {
+	init, adv := t.smoothMixAttack(s, model, x, y, noise, warm)
+	if err := done(); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := s.Err(); err != nil {
@@ -236,7 +236,7 @@ func (t *Trainer) smoothMix(s *torchbind.Scope, x, y *torchbind.Tensor, epoch in
 // (clamped at 1e-20), each projected onto the SmoothMixMaxNorm ball around x
 // (if set) and into [0, 1]. init is adv as step SmoothMixMixStep begins,
 // projected at the end onto the ball of radius warm * maxnorm_s around x.
-func (t *Trainer) smoothMixAttack(s *torchbind.Scope, x, y, noise *torchbind.Tensor, warm float64) (init, adv *torchbind.Tensor) {
+func (t *Trainer) smoothMixAttack(s *torchbind.Scope, model *torchbind.Module, x, y, noise *torchbind.Tensor, warm float64) (init, adv *torchbind.Tensor) {
 	c, m := t.cfg, t.cfg.NumNoiseVec
 	n := x.Shape()[0]
 	init, adv = x, x
@@ -251,7 +251,7 @@ func (t *Trainer) smoothMixAttack(s *torchbind.Scope, x, y, noise *torchbind.Ten
 				st.Fail(err)
 			}
 		}
-		logits := t.model.Forward(st, st.Add(tile(st, leaf, m), noise))
+		logits := model.Forward(st, st.Add(tile(st, leaf, m), noise))
 		avg := st.MeanDim(st.Softmax(st.Reshape(logits, n, int64(m), -1), 2), 1, false)
 		grads := st.Grad(st.NLLLoss(st.Log(st.ClampMin(avg, 1e-20)), y, torchbind.ReduceSum), leaf)
 		var next *torchbind.Tensor

@@ -73,7 +73,7 @@ func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg Config) (*Trainer, *
 	}
 	t.Cleanup(g.Close)
 	tr := &Trainer{cfg: cfg, model: m}
-	if _, err := tr.attackMode(); err != nil {
+	if _, _, err := tr.attackModel(); err != nil { // cfg.FrozenAttack unset: the model itself, in eval mode
 		t.Fatal(err)
 	}
 	x := s.Rand(g, "cpu", 4, 1, 28, 28)
@@ -116,7 +116,7 @@ func TestSmoothMixAttack(t *testing.T) {
 	cfg.SmoothMixSteps, cfg.SmoothMixAlpha, cfg.SmoothMixMaxNorm = 3, 0.5, 0.8
 	tr, x, y, noise := smoothMixProblem(t, s, cfg)
 
-	init, adv := tr.smoothMixAttack(s, x, y, noise, 1)
+	init, adv := tr.smoothMixAttack(s, tr.model.Module, x, y, noise, 1)
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestSmoothMixAttack(t *testing.T) {
 	}
 
 	tr.cfg.SmoothMixMixStep, tr.cfg.SmoothMixMaxNorm = 1, 0
-	init, adv = tr.smoothMixAttack(s, x, y, noise, 0.5)
+	init, adv = tr.smoothMixAttack(s, tr.model.Module, x, y, noise, 0.5)
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
