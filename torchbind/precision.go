@@ -94,8 +94,23 @@ func (m *Module) InferWith(s *Scope, x *Tensor, o InferOptions) *Tensor {
 // into convolutions, attributes inlined) without OptimizedForInference's
 // conversion to MKLDNN on a CPU, whose prepacked convolutions autocast does
 // not reach: the fast model for reduced precision. Close it separately.
-func (m *Module) Frozen() (*Module, error) {
+func (m *Module) Frozen() (*Module, error) { return m.freeze(false) }
+
+// FrozenForAttack is Frozen for attacks, with m's channels-last setting.
+// It runs in TorchScript's simple executor, which skips the profiling runs
+// and graph optimisation that a fresh copy pays for on its first calls
+// (training makes a fresh copy for every attack, of a few passes) and that
+// make its passes no faster (BENCHMARKS.md).
+func (m *Module) FrozenForAttack() (*Module, error) {
+	f, err := m.freeze(true)
+	if err == nil {
+		f.channelsLast = m.channelsLast
+	}
+	return f, err
+}
+
+func (m *Module) freeze(simple bool) (*Module, error) {
 	return m.derive("freeze", func(h C.tb_module, out *C.tb_module) C.tb_error {
-		return C.tb_module_freeze(h, out)
+		return C.tb_module_freeze(h, boolInt(simple), out)
 	})
 }

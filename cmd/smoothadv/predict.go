@@ -105,7 +105,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 				}
 				target := m.Module
 				if a.frozen {
-					frozen, err := m.Frozen()
+					frozen, err := m.FrozenForAttack()
 					if err != nil {
 						return fmt.Errorf("freeze the model for the attack: %w", err)
 					}

@@ -118,11 +118,10 @@ func correct(s *torchbind.Scope, logits, labels *torchbind.Tensor) *torchbind.Te
 // puts the model back as it was.
 func (t *Trainer) attackModel() (model *torchbind.Module, done func() error, err error) {
 	if t.cfg.FrozenAttack {
-		frozen, err := t.model.Frozen()
+		frozen, err := t.model.FrozenForAttack()
 		if err != nil {
 			return nil, nil, fmt.Errorf("freeze the model for the attack: %w", err)
 		}
-		frozen.SetChannelsLast(t.model.ChannelsLast())
 		return frozen, func() error { frozen.Close(); return nil }, nil
 	}
 	training, err := t.model.IsTraining()

@@ -3,6 +3,7 @@
 // both are thread-local and a goroutine may change threads between cgo calls.
 #include <ATen/autocast_mode.h>
 #include <torch/script.h>
+#include <torch/csrc/jit/api/function_impl.h>
 
 #include "common.h"
 
@@ -91,11 +92,15 @@ tb_error tb_module_infer_as(tb_module m, tb_tensor input, int precision, int cha
   });
 }
 
-tb_error tb_module_freeze(tb_module m, tb_module *out) {
+tb_error tb_module_freeze(tb_module m, int simple, tb_module *out) {
   return guard([&] {
     auto copy = M(m).clone();
     copy.eval();
-    *out = new torch::jit::Module(torch::jit::freeze(copy));
+    auto frozen = torch::jit::freeze(copy);
+    if (simple)
+      torch::jit::toGraphFunction(frozen.get_method("forward").function())
+          ._set_initial_executor_execution_mode(torch::jit::ExecutorExecutionMode::SIMPLE);
+    *out = new torch::jit::Module(std::move(frozen));
   });
 }
 

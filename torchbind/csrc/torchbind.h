@@ -231,7 +231,10 @@ tb_error tb_module_infer_as(tb_module m, tb_tensor input, int precision, int cha
 /* A frozen eval-mode copy (BatchNorm folded into convolutions) without
  * tb_module_optimize_for_inference's conversion to MKLDNN, whose prepacked
  * convolutions autocast does not reach. */
-tb_error tb_module_freeze(tb_module m, tb_module *out);
+/* simple != 0 runs the copy's forward in TorchScript's simple executor (no
+ * profiling runs, no graph optimisation): for a copy that serves a few
+ * calls and is dropped. */
+tb_error tb_module_freeze(tb_module m, int simple, tb_module *out);
 
 #ifdef __cplusplus
 }
