@@ -107,7 +107,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 				if a.frozen {
 					frozen, err := m.FrozenForAttack()
 					if err != nil {
-						return fmt.Errorf("freeze the model for the attack: %w", err)
+						return fmt.Errorf("freeze the model for the attack (--frozen-attack=false attacks the model itself): %w", err)
 					}
 					defer frozen.Close()
 					target = frozen

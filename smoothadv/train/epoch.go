@@ -120,7 +120,7 @@ func (t *Trainer) attackModel() (model *torchbind.Module, done func() error, err
 	if t.cfg.FrozenAttack {
 		frozen, err := t.model.FrozenForAttack()
 		if err != nil {
-			return nil, nil, fmt.Errorf("freeze the model for the attack: %w", err)
+			return nil, nil, fmt.Errorf("freeze the model for the attack (--frozen-attack=false, YAML frozen_attack: false, attacks the model itself): %w", err)
 		}
 		return frozen, func() error { frozen.Close(); return nil }, nil
 	}
