@@ -302,29 +302,25 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 	if err := t.model.Train(false); err != nil {
 		return 0, 0, 0, err
 	}
-	loader, err := data.NewLoader(t.test, data.Options{BatchSize: t.cfg.Batch, Workers: t.cfg.Workers, Shard: t.shard(0)})
-	if err != nil {
-		return 0, 0, 0, err
+	var attackWith *torchbind.Module
+	done := func() error { return nil }
+	if t.cfg.AdvTraining {
+		// The weights stay fixed through the test: one attack model
+		// serves every batch.
+		var err error
+		if attackWith, done, err = t.attackModel(); err != nil {
+			return 0, 0, 0, err
+		}
 	}
-	batches := loader.Epoch(ctx, 0)
-	defer batches.Close()
 	var loss, acc, accNoisy meter
-	for k := 0; ; k++ {
-		b, err := batches.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		if b.Len() == 0 { // a process's share of a short last batch
-			continue
-		}
-		if err := t.testBatch(b, k, epoch, &loss, &acc, &accNoisy); err != nil {
-			return 0, 0, 0, err
-		}
+	err := t.testBatches(ctx, epoch, attackWith, &loss, &acc, &accNoisy)
+	if derr := done(); err == nil {
+		err = derr
 	}
-	if err := t.reduceMeters(&loss, &acc, &accNoisy); err != nil {
+	if err == nil {
+		err = t.reduceMeters(&loss, &acc, &accNoisy)
+	}
+	if err != nil {
 		return 0, 0, 0, err
 	}
 	if t.cfg.AdvTraining {
@@ -333,8 +329,34 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 	return loss.avg(), accNoisy.avg(), 0, nil
 }
 
+// testBatches tests every batch of the test set, attacking with attackWith
+// when it is not nil.
+func (t *Trainer) testBatches(ctx context.Context, epoch int, attackWith *torchbind.Module, loss, acc, accNoisy *meter) error {
+	loader, err := data.NewLoader(t.test, data.Options{BatchSize: t.cfg.Batch, Workers: t.cfg.Workers, Shard: t.shard(0)})
+	if err != nil {
+		return err
+	}
+	batches := loader.Epoch(ctx, 0)
+	defer batches.Close()
+	for k := 0; ; k++ {
+		b, err := batches.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if b.Len() == 0 { // a process's share of a short last batch
+			continue
+		}
+		if err := t.testBatch(b, k, epoch, attackWith, loss, acc, accNoisy); err != nil {
+			return err
+		}
+	}
+}
+
 // testBatch tests batch k of the test set.
-func (t *Trainer) testBatch(b *data.Batch, k, epoch int, loss, acc, accNoisy *meter) error {
+func (t *Trainer) testBatch(b *data.Batch, k, epoch int, attackWith *torchbind.Module, loss, acc, accNoisy *meter) error {
 	s := torchbind.NewScope()
 	defer s.Close()
 	x, y := t.batchTensors(s, b)
@@ -347,11 +369,8 @@ func (t *Trainer) testBatch(b *data.Batch, k, epoch int, loss, acc, accNoisy *me
 		return s.CrossEntropy(logits, y, torchbind.ReduceMean)
 	}
 	l := evaluate(x, accNoisy)
-	if t.cfg.AdvTraining && s.Err() == nil {
-		adv, err := t.attacked(s, x, y, noise, 1, epoch)
-		if err != nil {
-			return err
-		}
+	if attackWith != nil && s.Err() == nil {
+		adv := t.attacker(s, attackWith, t.attackGen, x, y, noise, 1, epoch)
 		// With an attack the loss reported is the one under attack.
 		l = evaluate(adv, acc)
 	}
