@@ -1,13 +1,19 @@
 # smoothadv build. `make` installs what is missing (Debian packages, Go modules),
 # compiles the C++ shims against the libtorch it finds (third_party/torch-config.sh;
-# LIBTORCH=<dir> picks another), exports the reference architectures as
-# TorchScript and builds ./bin/smoothadv. `make test` runs every test.
+# LIBTORCH=<dir> picks another, such as a pip torch's package folder with
+# PY=<its python>), exports the reference architectures as TorchScript with
+# PY's torch and builds ./bin/smoothadv. `make test` runs every test.
 
 SHELL := /bin/bash
 ROOT := $(abspath .)
-BUILD := $(ROOT)/build
+# BUILD and BIN may be moved to keep a second build (another libtorch) beside the first.
+BUILD ?= $(ROOT)/build
+BIN ?= $(ROOT)/bin
 LIB := $(BUILD)/lib
-PY := /usr/bin/python3
+PY ?= /usr/bin/python3
+# Tests run their Python helpers (model fixtures, reference comparisons) with
+# the same python, and find the models it exported.
+export SMOOTHADV_PYTHON := $(PY)
 GO ?= go
 CXX ?= g++
 
@@ -25,19 +31,22 @@ APT_STAMP := $(BUILD)/.deps
 ifneq ($(MAKECMDGOALS),gpu-check)
 -include $(BUILD)/torch.mk
 endif
+export SMOOTHADV_MODELS := $(BUILD)/models
+# Which libtorch and python this build is for, rewritten only when they
+# change: switching either rebuilds the shims and re-exports the models.
+TORCH_KEY := $(BUILD)/torch.key
+$(shell mkdir -p $(BUILD) && (echo "LIBTORCH=$(LIBTORCH) PY=$(PY) CUDA_HEADERS=$(CUDA_HEADERS)" | cmp -s - $(TORCH_KEY) || echo "LIBTORCH=$(LIBTORCH) PY=$(PY) CUDA_HEADERS=$(CUDA_HEADERS)" > $(TORCH_KEY)))
 
 GOTORCH_MOD := github.com/wangkuiyi/gotorch
 GOTORCH_DIR = $(shell $(GO) list -m -f '{{.Dir}}' $(GOTORCH_MOD))
-CXXFLAGS := -std=c++17 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_ABI) $(TORCH_INCLUDES) -Wno-deprecated-declarations
+CXXFLAGS := -std=$(TORCH_STD) -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$(TORCH_ABI) $(TORCH_INCLUDES) -Wno-deprecated-declarations
 TORCH_LDLIBS := -L$(TORCH_LIBDIR) -Wl,-rpath,$(TORCH_LIBDIR) -ltorch -ltorch_cpu -lc10
 ifeq ($(TORCH_CUDA),1)
 CXXFLAGS += -DTORCHBIND_CUDA
 TORCH_LDLIBS += -Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed
 # c10d's NCCL header (torchbind/csrc/dist.cc) includes NCCL's and the CUDA
-# toolkit's: CUDA_HOME's (else /usr/local/cuda's) and those of the nvidia-*
-# wheels beside a pip torch. Without them dist.cc builds Gloo alone.
-CUDA_INCLUDES := $(wildcard $(or $(CUDA_HOME),/usr/local/cuda)/include) \
-	$(shell $(PY) -c 'import glob, os, nvidia; print(" ".join(d for p in nvidia.__path__ for d in sorted(glob.glob(os.path.join(p, "*", "include")))))' 2>/dev/null)
+# toolkit's: those of the nvidia-* wheels beside a pip torch, else
+# CUDA_HOME's (torch-config.sh). Without them dist.cc builds Gloo alone.
 CXXFLAGS += $(addprefix -isystem ,$(CUDA_INCLUDES))
 endif
 # NCCL=0 builds the c10d binding with Gloo alone: gpu-check's fallback when
@@ -48,8 +57,10 @@ endif
 
 # The Go binary links only our shims; --as-needed drops the libtorch libraries
 # that gotorch's cgo directives name, so one Go build runs over any libtorch
-# whose shims were compiled for it.
-export CGO_LDFLAGS := -Wl,--as-needed -L$(LIB) -Wl,-rpath,$(LIB) -Wl,-rpath,$$ORIGIN/../build/lib
+# whose shims were compiled for it. They must be found in the shims' own
+# libtorch: ld keeps another one (Debian's, say, under another soname) as
+# needed, and the process would then load two libtorch.
+export CGO_LDFLAGS := -Wl,--as-needed -L$(LIB) -L$(TORCH_LIBDIR) -Wl,-rpath,$(LIB) -Wl,-rpath,$$ORIGIN/../build/lib
 
 TORCHBIND_SRCS := $(wildcard torchbind/csrc/*.cc)
 TORCHBIND_HDRS := $(wildcard torchbind/csrc/*.h)
@@ -75,15 +86,16 @@ $(APT_STAMP): Makefile
 
 deps: $(APT_STAMP)
 
-$(BUILD)/torch.mk: third_party/torch-config.sh | $(APT_STAMP)
+$(BUILD)/torch.mk: third_party/torch-config.sh $(TORCH_KEY) | $(APT_STAMP)
 	@mkdir -p $(BUILD)
-	sh third_party/torch-config.sh > $@.tmp && mv $@.tmp $@
+	LIBTORCH="$(LIBTORCH)" PY="$(PY)" CUDA_HEADERS="$(CUDA_HEADERS)" sh third_party/torch-config.sh > $@.tmp && mv $@.tmp $@
+	@sed -n 's/^TORCH_\(VERSION\|ROOT\|CUDA\) := /libtorch \1: /p' $@
 
 # gotorch's own shim, built from the module's sources (the module cache is
 # read-only) with the small patch in third_party/gotorch applied to a copy.
 $(LIB)/libcgotorch.so: $(BUILD)/torch.mk third_party/gotorch/build.sh $(wildcard third_party/gotorch/*.patch)
 	@mkdir -p $(LIB)
-	CXX="$(CXX)" CXXFLAGS="$(CXXFLAGS)" LDLIBS="$(TORCH_LDLIBS)" \
+	CXX="$(CXX)" CXXFLAGS="$(CXXFLAGS)" LDLIBS="$(TORCH_LDLIBS)" CUDA_INCLUDES="$(CUDA_INCLUDES)" \
 		bash third_party/gotorch/build.sh "$(GOTORCH_DIR)" $(BUILD)/cgotorch $@
 
 $(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(TORCHBIND_LIST) $(BUILD)/torch.mk
@@ -94,26 +106,30 @@ $(LIB)/libtorchbind.so: $(TORCHBIND_SRCS) $(TORCHBIND_HDRS) $(TORCHBIND_LIST) $(
 		obj=$(BUILD)/torchbind/$$(basename $${src%.cc}).o; objs="$$objs $$obj"; \
 		if [ ! -f $$obj ] || [ $$src -nt $$obj ] || [ -n "$$(find torchbind/csrc -name '*.h' -newer $$obj)" ] || [ $(BUILD)/torch.mk -nt $$obj ]; then \
 			if [ $$running -ge $$(nproc) ]; then wait -n || exit 1; running=$$((running - 1)); fi; \
-			echo "CXX $$src"; $(CXX) $(CXXFLAGS) -Itorchbind/csrc -c $$src -o $$obj & running=$$((running + 1)); \
+			echo "CXX $$src"; $(CXX) $(CXXFLAGS) -Itorchbind/csrc -MD -MF $${obj%.o}.d -c $$src -o $$obj & running=$$((running + 1)); \
 		fi; \
 	done; \
 	while [ $$running -gt 0 ]; do wait -n || exit 1; running=$$((running - 1)); done; \
-	$(CXX) -shared -o $@ $$objs $(TORCH_LDLIBS)
+	$(CXX) -shared -o $@.tmp $$objs $(TORCH_LDLIBS)
+	TORCH_ROOT="$(TORCH_ROOT)" CUDA_INCLUDES="$(CUDA_INCLUDES)" sh third_party/check-shim.sh $(BUILD)/torchbind
+	mv $@.tmp $@
 
 shims: $(LIB)/libcgotorch.so $(LIB)/libtorchbind.so
 
-$(MODELS_STAMP): smoothadv/models/export_models.py | $(APT_STAMP)
+$(MODELS_STAMP): smoothadv/models/export_models.py $(BUILD)/torch.mk | $(APT_STAMP)
 	@mkdir -p $(BUILD)/models
 	$(PY) smoothadv/models/export_models.py --out $(BUILD)/models
 
 models: $(MODELS_STAMP)
 
 binary: shims
-	$(GO) build -o bin/smoothadv ./cmd/smoothadv
+	$(GO) build -o $(BIN)/smoothadv ./cmd/smoothadv
+	@if readelf -d $(BIN)/smoothadv | grep -E 'NEEDED.*\[lib(torch|torch_cpu|torch_cuda|c10|c10_cuda)\.so'; then \
+		echo "$(BIN)/smoothadv links libtorch itself: it must reach it only through the shims" >&2; exit 1; fi
 
 # The default job: the embedded Fashion-MNIST experiment, into results/.
 run: binary models
-	./bin/smoothadv run --out results
+	$(BIN)/smoothadv run --out results
 
 # Tests need the shims and the exported models; the Go test timeout is a
 # safety net well under CI's limit.
@@ -140,7 +156,7 @@ gpu-check-prepare: binary
 	for p in $(GPU_TEST_PKGS); do $(GO) test -c -o $(GPU_CHECK)/tests/$$(echo $$p | tr / _).test ./$$p || exit 1; done
 	cp -r $(GOTORCH_DIR)/cgotorch $(GPU_CHECK)/gotorch/ && chmod -R u+w $(GPU_CHECK)/gotorch
 	@# The allocator linked into the binary, which a GPU machine may lack.
-	mkdir -p $(GPU_CHECK)/lib && for l in $$(ldd bin/smoothadv | awk '/tcmalloc/ {print $$3}'); do cp -L $$l $(GPU_CHECK)/lib/ || exit 1; done
+	mkdir -p $(GPU_CHECK)/lib && for l in $$(ldd $(BIN)/smoothadv | awk '/tcmalloc/ {print $$3}'); do cp -L $$l $(GPU_CHECK)/lib/ || exit 1; done
 
 gpu-check:
 	bash scripts/gpu-check.sh

@@ -155,6 +155,17 @@ func (m *Module) To(device string) error {
 	return nil
 }
 
+// ToFloat64 casts the module's parameters and buffers to float64, where
+// tests check that two computations agree exactly rather than to float32's
+// rounding.
+func (m *Module) ToFloat64() error {
+	h, err := m.handle("to_float64")
+	if err != nil {
+		return err
+	}
+	return check("to_float64", C.tb_module_to_dtype(h, C.TB_FLOAT64))
+}
+
 // OptimizedForInference returns a frozen copy of the module optimised for
 // inference (torch.jit.optimize_for_inference): on a CPU about 2-4x faster
 // forward passes for sampling. The copy runs only in eval mode, records no

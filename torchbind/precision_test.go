@@ -1,7 +1,9 @@
 package torchbind
 
 import (
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -62,20 +64,23 @@ func TestInferWithOnCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer frozen.Close()
-	got, want := inferAll(t, frozen, "cifar_resnet20", "cpu",
-		InferOptions{Precision: FP32}, InferOptions{ChannelsLast: true}, InferOptions{Precision: BF16}, InferOptions{Precision: BF16, ChannelsLast: true})
+	got, want := inferAll(t, frozen, "cifar_resnet20", "cpu", InferOptions{Precision: FP32}, InferOptions{ChannelsLast: true})
 	for i, name := range []string{"fp32", "fp32 channels-last"} {
 		if d := maxAbsDiff(got[i], want); d > 1e-4 {
 			t.Errorf("%s: max |logit - pytorch| = %.3g", name, d)
 		}
 	}
-	for i, name := range []string{"bf16", "bf16 channels-last"} {
-		d := maxAbsDiff(got[2+i], want)
-		t.Logf("%s: max |logit - pytorch fp32| = %.3g", name, d)
-		if d < 1e-4 || d > 0.5 {
-			t.Errorf("%s: max |logit - pytorch fp32| = %.3g, want a bf16 rounding (1e-4 .. 0.5)", name, d)
+	t.Run("bf16", func(t *testing.T) {
+		testenv.SkipBF16UnderISACap(t)
+		got, want := inferAll(t, frozen, "cifar_resnet20", "cpu", InferOptions{Precision: BF16}, InferOptions{Precision: BF16, ChannelsLast: true})
+		for i, name := range []string{"bf16", "bf16 channels-last"} {
+			d := maxAbsDiff(got[i], want)
+			t.Logf("%s: max |logit - pytorch fp32| = %.3g", name, d)
+			if d < 1e-4 || d > 0.5 {
+				t.Errorf("%s: max |logit - pytorch fp32| = %.3g, want a bf16 rounding (1e-4 .. 0.5)", name, d)
+			}
 		}
-	}
+	})
 }
 
 func TestInferWithRefusesFP16OnCPU(t *testing.T) {
@@ -134,4 +139,68 @@ func argmaxRows(v []float32, classes int) []int {
 		out = append(out, bi)
 	}
 	return out
+}
+
+// TestFrozenForAttackExactInFloat64: the frozen copy that attacks run on
+// (BatchNorm folded into the convolutions) is the eval-mode module's own
+// function. In float64 its logits and input gradients agree with the
+// module's to rounding (1e-12 relative); float32 agrees only to about 1e-6
+// and, near zero, flips ReLUs, which is what the attack tests' margins
+// allow for. The exported cifar_resnet20 has calibrated BatchNorm
+// statistics, so the fold is not trivial.
+func TestFrozenForAttackExactInFloat64(t *testing.T) {
+	m, err := LoadModule(filepath.Join(modelsDir, "cifar_resnet20.pt"), "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.ToFloat64(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Train(false); err != nil {
+		t.Fatal(err)
+	}
+	f, err := m.FrozenForAttack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := NewScope()
+	defer s.Close()
+	g, err := NewGenerator("cpu", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	x := s.ToFloat64(s.Rand(g, "cpu", 4, 3, 32, 32))
+	y := s.FromInt64([]int64{1, 3, 5, 7}, "cpu", 4)
+	var logits, grads [2]*Tensor
+	for i, mod := range []*Module{m, f} {
+		xi := s.Clone(x)
+		if _, err := xi.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+		logits[i] = mod.Forward(s, xi)
+		if err := s.CrossEntropy(logits[i], y, ReduceMean).Backward(); err != nil {
+			t.Fatal(err)
+		}
+		grads[i] = s.GradOf(xi)
+	}
+	for _, c := range []struct {
+		name string
+		a, b *Tensor
+	}{{"logits", logits[0], logits[1]}, {"input gradients", grads[0], grads[1]}} {
+		d, err := s.Max(s.Abs(s.Sub(c.a, c.b))).Item()
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale, err := s.Max(s.Abs(c.a)).Item()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: max difference %.3g of max %.3g", c.name, d, scale)
+		if !(scale > 0) || !(d <= 1e-12*scale) {
+			t.Errorf("%s differ by %g (max %g): the frozen copy is not the module's function", c.name, d, scale)
+		}
+	}
 }

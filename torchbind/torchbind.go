@@ -150,3 +150,35 @@ func cShape(shape []int64) (*C.int64_t, C.int, error) {
 	}
 	return (*C.int64_t)(&shape[0]), C.int(len(shape)), nil
 }
+
+// Runtime describes the libtorch this process runs over, for `smoothadv
+// version`, bench reports and bug reports.
+type Runtime struct {
+	Torch         string   // libtorch version the shim was compiled against
+	CUDA          string   // CUDA runtime version libtorch was built with, "" without CUDA
+	CuDNN         string   // cuDNN version, "" without it
+	DistBackends  []string // c10d backends compiled into the shim
+	Allocator     string   // the malloc serving CPU tensors
+	CPUCapability string   // ATen's vector kernels: default, avx2, avx512
+}
+
+// RuntimeInfo reads Runtime off the loaded libraries.
+func RuntimeInfo() (Runtime, error) {
+	r := Runtime{
+		Torch:         Version(),
+		DistBackends:  DistBackends(),
+		Allocator:     Allocator(),
+		CPUCapability: C.GoString(C.tb_cpu_capability()),
+	}
+	var cudart, cudnn C.long
+	if err := check("cuda_versions", C.tb_cuda_versions(&cudart, &cudnn)); err != nil {
+		return r, err
+	}
+	if cudart > 0 {
+		r.CUDA = fmt.Sprintf("%d.%d", cudart/1000, cudart%1000/10)
+	}
+	if cudnn > 0 {
+		r.CuDNN = fmt.Sprintf("%d.%d.%d", cudnn/10000, cudnn%10000/100, cudnn%100)
+	}
+	return r, nil
+}

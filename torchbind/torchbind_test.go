@@ -3,6 +3,7 @@ package torchbind
 import (
 	"encoding/binary"
 	"encoding/json"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 // modelsDir holds the TorchScript exports and PyTorch golden logits that
 // `make models` writes (smoothadv/models/export_models.py).
-var modelsDir = filepath.Join("..", "build", "models")
+var modelsDir = testenv.ModelsDir()
 
 type golden struct {
 	Model       string  `json:"model"`

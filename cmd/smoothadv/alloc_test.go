@@ -1,7 +1,7 @@
 package main
 
 import (
-	"path/filepath"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"strings"
 	"testing"
 
@@ -14,7 +14,7 @@ func TestTcmallocServesLibtorch(t *testing.T) {
 	if got := torchbind.Allocator(); got != "tcmalloc" {
 		t.Errorf("this process allocates with %q, want tcmalloc", got)
 	}
-	out := smoothadv(t, "bench", "certify", filepath.Join("..", "..", "build", "models", "fashion_cnn.pt"),
+	out := smoothadv(t, "bench", "certify", testenv.Model("fashion_cnn"),
 		"--images", "1", "--N0", "10", "--N", "20", "--batch", "10", "--reference", "", "--device", "cpu", "--workers", "2")
 	if !strings.Contains(out, "allocator tcmalloc") {
 		t.Errorf("bench certify does not name tcmalloc:\n%s", out)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "smoothadv")
 	// The binary lives outside bin/, so tell it where `make models` put the
 	// architectures.
-	models, err := filepath.Abs(filepath.Join("..", "..", "build", "models"))
+	models, err := filepath.Abs(testenv.ModelsDir())
 	if err == nil {
 		err = os.Setenv("SMOOTHADV_MODELS", models)
 	}
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 // several classes, so every radius depends on the noise drawn.
 func fashionModel(t *testing.T) string {
 	t.Helper()
-	m, err := models.New("fashion_cnn", 3, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

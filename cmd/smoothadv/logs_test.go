@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +74,7 @@ func TestCertifyRecordsRunParameters(t *testing.T) {
 func TestCertifyResumeRefusesOtherParameters(t *testing.T) {
 	model := fashionModel(t)
 	other := filepath.Join(t.TempDir(), "other.pt")
-	m, err := models.New("fashion_cnn", 4, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("fashion_cnn", 4, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestCertifyResumeWithoutRunParameters(t *testing.T) {
 func TestOutputIsAnInput(t *testing.T) {
 	model := fashionModel(t)
 	dir := filepath.Dir(model)
-	m, err := models.New("fashion_cnn", 3, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

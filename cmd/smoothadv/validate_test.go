@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func refusedBefore(t *testing.T, args []string, want string, unwritten ...string
 // savedModel saves a fresh arch as a TorchScript file with our metadata.
 func savedModel(t *testing.T, arch string, opt models.Options) string {
 	t.Helper()
-	opt.Dir = filepath.Join("..", "..", "build", "models")
+	opt.Dir = testenv.ModelsDir()
 	m, err := models.New(arch, 1, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -341,7 +342,7 @@ func TestLeavesNoParameterGradients(t *testing.T) {
 // Fashion-MNIST CNN (NCHW images, BatchNorm in evaluation mode), where
 // `make models` has built it.
 func TestAttacksConvolutionalTemplate(t *testing.T) {
-	dir := filepath.Join("..", "..", "build", "models")
+	dir := testenv.ModelsDir()
 	if _, err := os.Stat(filepath.Join(dir, "fashion_cnn.pt")); err != nil {
 		t.Skip("no exported fashion_cnn (run make models)")
 	}

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench Pieces -count 3 ./smoothadv/attack/
 func BenchmarkPiecesResNet20(b *testing.B) {
-	dir := filepath.Join("..", "..", "build", "models")
+	dir := testenv.ModelsDir()
 	if _, err := os.Stat(filepath.Join(dir, "cifar_resnet20.pt")); err != nil {
 		b.Skip("no exported cifar_resnet20 (run make models)")
 	}

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"encoding/json"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -50,7 +51,7 @@ func prototype(k int) []float64 {
 	return mu
 }
 
-// modelPath scripts the fixture with /usr/bin/python3 once per test binary.
+// modelPath scripts the fixture with testenv.Python() once per test binary.
 func modelPath(t *testing.T) string {
 	t.Helper()
 	fixture.once.Do(func() {
@@ -84,7 +85,7 @@ with torch.no_grad():
 torch.jit.script(nn.Sequential(nn.Flatten(), lin).eval()).save(sys.argv[2])
 `
 		path := filepath.Join(fixture.dir, "linear.pt")
-		out, err := exec.Command("/usr/bin/python3", "-c", script, string(js), path).CombinedOutput()
+		out, err := exec.Command(testenv.Python(), "-c", script, string(js), path).CombinedOutput()
 		if err != nil {
 			fixture.err = &pythonError{err, string(out)}
 		}

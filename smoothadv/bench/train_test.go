@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,14 +10,14 @@ import (
 	"testing"
 )
 
-const python = "/usr/bin/python3"
+var python = testenv.Python()
 
 func fashionCNN(t *testing.T) string { return exported(t, "fashion_cnn") }
 
 // exported is the path of a model that `make models` exports.
 func exported(t *testing.T, name string) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "build", "models")
+	dir := testenv.ModelsDir()
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
 		t.Setenv("SMOOTHADV_MODELS", dir)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 func fixtures(t *testing.T) string {
 	t.Helper()
 	fixtureOnce.Do(func() {
-		const python = "/usr/bin/python3"
+		var python = testenv.Python()
 		if _, err := os.Stat(python); err != nil {
 			fixtureSkip = "no " + python
 			return

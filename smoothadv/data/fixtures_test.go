@@ -3,13 +3,14 @@ package data
 import (
 	"encoding/json"
 	"errors"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"testing"
 )
 
 // python is Debian's interpreter, which has numpy, torch, torchvision and PIL.
-const python = "/usr/bin/python3"
+var python = testenv.Python()
 
 // fashionDir is where Debian's dataset-fashion-mnist package installs the data.
 const fashionDir = "/usr/share/datasets/fashion-mnist"

@@ -2,10 +2,10 @@ package dist
 
 import (
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,7 +48,7 @@ func allReduceGradients(times int, b *testing.B) error {
 	err = g.Connect("cpu")
 	if err == nil {
 		err = func() error {
-			m, err := models.New("cifar_resnet110", 1, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+			m, err := models.New("cifar_resnet110", 1, models.Options{Dir: testenv.ModelsDir()})
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	}
 	needFashionMNIST(t)
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
-		t.Setenv("SMOOTHADV_MODELS", filepath.Join("..", "..", "build", "models"))
+		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}
 	e := parse(t, tiny)
 	out := t.TempDir()

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"maps"
 	"math"
 	"os"
@@ -21,10 +22,10 @@ import (
 
 // python is the Debian interpreter that has torch (make deps installs it);
 // the python3 first on PATH may not.
-const python = "/usr/bin/python3"
+var python = testenv.Python()
 
 // templates is where `make models` exported the architectures.
-var templates = filepath.Join("..", "..", "build", "models")
+var templates = testenv.ModelsDir()
 
 // tolerance bounds the logit differences between libtorch driven from Go and
 // PyTorch.

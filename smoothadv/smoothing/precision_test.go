@@ -2,7 +2,7 @@ package smoothing
 
 import (
 	"context"
-	"path/filepath"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"slices"
 	"testing"
 
@@ -19,7 +19,7 @@ func fashionSampler(t *testing.T, infer torchbind.InferOptions) (*Sampler, []cer
 	if err != nil {
 		t.Skipf("Fashion-MNIST: %v", err)
 	}
-	m, err := torchbind.LoadModule(filepath.Join("..", "..", "build", "models", "fashion_cnn.pt"), "cpu")
+	m, err := torchbind.LoadModule(testenv.Model("fashion_cnn"), "cpu")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +79,7 @@ func noisyArgmax(t *testing.T, s *Sampler, xs []certify.Input, num int, p torchb
 // near ties), and checks that a bf16 sampler counts the bf16 classes, not
 // the float32 ones.
 func TestBF16AgreesWithFP32(t *testing.T) {
+	testenv.SkipBF16UnderISACap(t)
 	s, xs := fashionSampler(t, torchbind.InferOptions{Precision: torchbind.BF16})
 	const num = 100
 	fp32 := noisyArgmax(t, s, xs, num, torchbind.FP32)

@@ -2,6 +2,7 @@ package smoothing
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,7 +24,7 @@ func fashionJob(t *testing.T, out string, indices []int) (Job, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.New("fashion_cnn", 3, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package smoothing
 import (
 	"context"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ with torch.no_grad():
     lin.bias.copy_(torch.tensor([0., -%v]))
 torch.jit.script(nn.Sequential(nn.Flatten(), lin)).save(%q)
 `, b, path)
-	if out, err := exec.Command("/usr/bin/python3", "-c", script).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testenv.Python(), "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("making the linear model: %v\n%s", err, out)
 	}
 	m, err := torchbind.LoadModule(path, "cpu")
@@ -133,7 +134,7 @@ with torch.no_grad():
     lin.bias[1] = float('nan')
 torch.jit.script(nn.Sequential(nn.Flatten(), lin)).save(%q)
 `, path)
-	if out, err := exec.Command("/usr/bin/python3", "-c", script).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testenv.Python(), "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("making the model: %v\n%s", err, out)
 	}
 	m, err := torchbind.LoadModule(path, "cpu")

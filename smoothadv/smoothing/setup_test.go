@@ -2,6 +2,7 @@ package smoothing
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 )
 
 // templates is where make models exported the architectures.
-var templates = filepath.Join("..", "..", "build", "models")
+var templates = testenv.ModelsDir()
 
 // savedModel writes a freshly initialised arch as a reference checkpoint.
 func savedModel(t *testing.T, arch string) string {

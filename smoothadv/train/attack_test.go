@@ -1,7 +1,7 @@
 package train
 
 import (
-	"path/filepath"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/smoothadv/models"
@@ -10,10 +10,19 @@ import (
 
 // TestFrozenAttack: the attack on a frozen copy (BatchNorm folded) finds
 // the adversaries the attack on the training module in eval mode finds, up
-// to float rounding, and either way leaves the training module as it was:
+// to float32 rounding, and either way leaves the training module as it was:
 // in training mode, its parameters taking gradients.
+//
+// The fold itself is exact (torchbind's TestFrozenForAttackExactInFloat64:
+// 1e-15 in float64). In float32 rounding flips a few ReLUs near zero, and
+// which ones depends on the CPU's vector kernels: over the seeds below the
+// largest pixel gap between the two attacks' adversaries was 1.8-3.8% of
+// the attack's largest move with oneDNN's AVX-512 kernels and 0-5.1% held
+// to AVX2 (DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2). The limit, 15%,
+// is three times the worst of both; attacks on other weights or on
+// batch statistics move pixels independently, by the whole step.
 func TestFrozenAttack(t *testing.T) {
-	m, err := models.New("cifar_resnet20", 1, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("cifar_resnet20", 1, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,9 +31,27 @@ func TestFrozenAttack(t *testing.T) {
 	if err := m.Train(true); err != nil {
 		t.Fatal(err)
 	}
+	worst := 0.0
+	for _, seed := range []uint64{3, 4, 5, 6} {
+		moved, d := frozenAttackGap(t, m, seed)
+		t.Logf("seed %d: largest pixel change by the attack %.3g; between the two models' adversaries %.3g (%.1f%%)", seed, moved, d, 100*d/moved)
+		if !(moved > 0.01) {
+			t.Errorf("seed %d: the attack moved pixels by up to %g only", seed, moved)
+		}
+		worst = max(worst, d/moved)
+	}
+	if !(worst < 0.15) {
+		t.Errorf("adversaries differ by up to %.1f%% of the attack's move, want < 15%%", 100*worst)
+	}
+}
+
+// frozenAttackGap attacks a batch drawn from seed with and without the
+// frozen copy and returns the attack's largest pixel move and the largest
+// pixel gap between the two adversaries.
+func frozenAttackGap(t *testing.T, m *models.Model, seed uint64) (moved, gap float64) {
 	s := torchbind.NewScope()
 	defer s.Close()
-	g, err := torchbind.NewGenerator("cpu", 3)
+	g, err := torchbind.NewGenerator("cpu", seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,15 +97,5 @@ func TestFrozenAttack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved := maxDiff(t, clean, adversaries[false])
-	d := maxDiff(t, adversaries[false], adversaries[true])
-	t.Logf("largest pixel change by the attack %.3g; between the two models' adversaries %.3g", moved, d)
-	// Folding is exact in exact arithmetic (in float64 the two input
-	// gradients agree to 1e-15), but float32 rounding flips a few ReLUs
-	// near zero, which turns the gradient's direction by about 0.2%: the
-	// adversaries then differ by about 0.5% of the attack's step. A model
-	// in training mode, or other weights, would differ by far more.
-	if !(moved > 0.01) || !(d < 0.02*moved) {
-		t.Errorf("adversaries differ by %g (the attack moved pixels by up to %g)", d, moved)
-	}
+	return maxDiff(t, clean, adversaries[false]), maxDiff(t, adversaries[false], adversaries[true])
 }

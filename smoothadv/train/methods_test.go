@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +63,7 @@ func TestMethodValidation(t *testing.T) {
 // random images, labels and m = 2 noise draws per image.
 func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg Config) (*Trainer, *torchbind.Tensor, *torchbind.Tensor, *torchbind.Tensor) {
 	t.Helper()
-	m, err := models.New("fashion_cnn", 1, models.Options{Dir: filepath.Join("..", "..", "build", "models")})
+	m, err := models.New("fashion_cnn", 1, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +189,8 @@ func TestPretrainedMACERCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "macer.pth")
 	script := `import sys; sys.path.insert(0, "../models"); import torch; from export_models import build
 torch.manual_seed(2); torch.save({"net": build("fashion_cnn")[1].state_dict(), "epoch": 90}, sys.argv[1])`
-	if out, err := exec.Command("/usr/bin/python3", "-c", script, path).CombinedOutput(); err != nil {
-		t.Fatalf("writing the MACER checkpoint (needs /usr/bin/python3 with torch): %v\n%s", err, out)
+	if out, err := exec.Command(testenv.Python(), "-c", script, path).CombinedOutput(); err != nil {
+		t.Fatalf("writing the MACER checkpoint (needs "+testenv.Python()+" with torch): %v\n%s", err, out)
 	}
 	cfg := small(t)
 	cfg.PretrainedModel = path

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os/exec"
 	"strconv"
@@ -25,7 +26,7 @@ for _ in range(3):
     opt.zero_grad(); (p * p * c).sum().backward(); opt.step()
 print(" ".join(repr(v) for v in p.tolist()))
 `, map[bool]string{false: "False", true: "True"}[nesterov])
-		out, err := exec.Command("/usr/bin/python3", "-c", py).CombinedOutput()
+		out, err := exec.Command(testenv.Python(), "-c", py).CombinedOutput()
 		if err != nil {
 			t.Fatalf("python: %v\n%s", err, out)
 		}

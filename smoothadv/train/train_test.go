@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func small(t *testing.T) Config {
 	c.TrainSubset, c.TestSubset = 40, 50
 	c.Workers = 2
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
-		t.Setenv("SMOOTHADV_MODELS", filepath.Join("..", "..", "build", "models"))
+		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}
 	return c
 }

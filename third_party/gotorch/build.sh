@@ -15,22 +15,23 @@ for p in "$here"/*.patch; do
 	patch -s -d "$work/src" -p1 < "$p"
 done
 
-cuda_home=${CUDA_HOME:-/usr/local/cuda}
+# gotorch's CUDA streams (cuda.cc) need libtorch with CUDA and the CUDA
+# runtime's headers (CUDA_INCLUDES, found by torch-config.sh and already in
+# CXXFLAGS); without them gotorch's stream functions report that CUDA is
+# unavailable, and everything else (ours included) still runs on the GPU.
+with_cuda=""
+if [[ "$CXXFLAGS" == *TORCHBIND_CUDA* ]]; then
+	for d in ${CUDA_INCLUDES:-}; do
+		if [ -f "$d/cuda_runtime_api.h" ]; then with_cuda=-DWITH_CUDA; fi
+	done
+fi
 objs=()
 pids=()
 for src in "$work"/src/cgotorch/*.cc; do
 	obj="$work/obj/$(basename "${src%.cc}").o"
 	objs+=("$obj")
-	# gotorch's CUDA streams (cuda.cc) need libtorch with CUDA and the CUDA
-	# toolkit's headers, which a pip PyTorch does not ship; without them
-	# gotorch's stream functions report that CUDA is unavailable, and
-	# everything else (ours included) still runs on the GPU.
-	flags=""
-	if [[ "$CXXFLAGS" == *TORCHBIND_CUDA* && -f "$cuda_home/include/cuda_runtime_api.h" ]]; then
-		flags="-DWITH_CUDA -I$cuda_home/include"
-	fi
 	echo "CXX gotorch/$(basename "$src")"
-	$CXX $CXXFLAGS $flags -I "$work/src" -c "$src" -o "$obj" &
+	$CXX $CXXFLAGS $with_cuda -I "$work/src" -c "$src" -o "$obj" &
 	pids+=($!)
 	# Two compilers at a time: each libtorch translation unit takes about 1 GB.
 	if (( ${#pids[@]} >= 2 )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi

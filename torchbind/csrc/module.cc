@@ -104,6 +104,10 @@ tb_error tb_module_to(tb_module m, const char *dev) {
   return guard([&] { M(m).to(device(dev)); });
 }
 
+tb_error tb_module_to_dtype(tb_module m, int dtype) {
+  return guard([&] { M(m).to(scalar_type(dtype)); });
+}
+
 tb_error tb_module_optimize_for_inference(tb_module m, tb_module *out) {
   return guard([&] {
     auto copy = M(m).clone();

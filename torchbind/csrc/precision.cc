@@ -4,6 +4,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/script.h>
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/version.h>
+
+#include <optional>
 
 #include "common.h"
 
@@ -16,35 +19,49 @@ torch::jit::Module &M(tb_module m) {
   return *static_cast<torch::jit::Module *>(m);
 }
 
+// The autocast state of one device type. PyTorch 2.4 made the device type a
+// parameter and deprecated the per-device functions, which warn on every
+// call from 2.x on; 1.13 has only those.
+#if TORCH_VERSION_MAJOR >= 2 && (TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 4)
+bool autocastEnabled(bool cuda) { return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU); }
+void setAutocastEnabled(bool cuda, bool on) { at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on); }
+at::ScalarType autocastDtype(bool cuda) { return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU); }
+void setAutocastDtype(bool cuda, at::ScalarType t) { at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, t); }
+#else
+bool autocastEnabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+void setAutocastEnabled(bool cuda, bool on) {
+  if (cuda)
+    at::autocast::set_enabled(on);
+  else
+    at::autocast::set_cpu_enabled(on);
+}
+at::ScalarType autocastDtype(bool cuda) {
+  return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+void setAutocastDtype(bool cuda, at::ScalarType t) {
+  if (cuda)
+    at::autocast::set_autocast_gpu_dtype(t);
+  else
+    at::autocast::set_autocast_cpu_dtype(t);
+}
+#endif
+
 // Autocast enables autocast to dtype for one device type for its lifetime,
 // restoring the thread's previous state afterwards.
 class Autocast {
  public:
-  Autocast(bool cuda, at::ScalarType dtype) : cuda_(cuda) {
-    if (cuda_) {
-      was_ = at::autocast::is_enabled();
-      old_ = at::autocast::get_autocast_gpu_dtype();
-      at::autocast::set_autocast_gpu_dtype(dtype);
-      at::autocast::set_enabled(true);
-    } else {
-      was_ = at::autocast::is_cpu_enabled();
-      old_ = at::autocast::get_autocast_cpu_dtype();
-      at::autocast::set_autocast_cpu_dtype(dtype);
-      at::autocast::set_cpu_enabled(true);
-    }
+  Autocast(bool cuda, at::ScalarType dtype)
+      : cuda_(cuda), was_(autocastEnabled(cuda)), old_(autocastDtype(cuda)) {
+    setAutocastDtype(cuda_, dtype);
+    setAutocastEnabled(cuda_, true);
     at::autocast::increment_nesting();
   }
   ~Autocast() {
     // Leaving the outermost region frees the casted-weight cache, as
     // torch.autocast's __exit__ does.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(was_);
-      at::autocast::set_autocast_gpu_dtype(old_);
-    } else {
-      at::autocast::set_cpu_enabled(was_);
-      at::autocast::set_autocast_cpu_dtype(old_);
-    }
+    setAutocastEnabled(cuda_, was_);
+    setAutocastDtype(cuda_, old_);
   }
   Autocast(const Autocast &) = delete;
   Autocast &operator=(const Autocast &) = delete;
@@ -63,7 +80,7 @@ tb_error tb_module_infer_as(tb_module m, tb_tensor input, int precision, int cha
   return guard([&] {
     at::Tensor x = T(input);
     bool cuda = x.is_cuda();
-    c10::optional<at::ScalarType> dtype;
+    std::optional<at::ScalarType> dtype;
     switch (precision) {
       case TB_PRECISION_FP32: break;
       case TB_PRECISION_BF16: dtype = at::kBFloat16; break;

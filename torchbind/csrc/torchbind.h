@@ -1,5 +1,6 @@
-/* torchbind: a plain C ABI over the parts of libtorch that gotorch lacks
- * (TorchScript modules, autograd helpers, seeded generators, guards).
+/* torchbind: our plain C ABI over libtorch, the one way Go reaches it:
+ * TorchScript modules, tensors, autograd, seeded generators and noise,
+ * reduced precision, c10d process groups, and what the runtime is.
  *
  * Conventions:
  *  - Handles are opaque pointers owned by the caller, freed with the matching
@@ -111,6 +112,12 @@ tb_error tb_rand(const int64_t *shape, int ndim, tb_generator g, const char *dev
 /* The file of the shared object whose malloc the process uses ("" if
    unknown); static for the process's life. */
 const char *tb_malloc_library(void);
+/* CUDA runtime and cuDNN versions libtorch was built with (13000 is 13.0,
+   91900 is 9.19.0); 0 without CUDA. Needs no GPU. */
+tb_error tb_cuda_versions(long *cudart, long *cudnn);
+/* ATen's CPU kernels on this machine: "default", "avx2", "avx512", as
+   torch.__config__.show() names them. */
+const char *tb_cpu_capability(void);
 
 /* ---- noise streams (noise.cc) ---- */
 /* Rows of *out are images[idx[p]] (takes[p] rows for piece p, in order) plus
@@ -150,6 +157,8 @@ tb_error tb_module_forward(tb_module m, tb_tensor input, int grad, int channels_
 tb_error tb_module_train(tb_module m, int on);
 tb_error tb_module_is_training(tb_module m, int *on);
 tb_error tb_module_to(tb_module m, const char *device);
+/* Casts the module's floating-point parameters and buffers to dtype. */
+tb_error tb_module_to_dtype(tb_module m, int dtype);
 /* A frozen copy of the module optimised for inference
  * (torch.jit.optimize_for_inference: BatchNorm folded into convolutions,
  * fused kernels). It runs only in eval mode and records no gradients. */

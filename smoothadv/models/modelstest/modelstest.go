@@ -1,11 +1,12 @@
 // Package modelstest writes model files for tests in other packages: plain
 // TorchScript models as users save them with PyTorch, made by
-// models/testdata/plain.py with Debian's python3-torch.
+// models/testdata/plain.py with the build's python (testenv.Python).
 package modelstest
 
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,10 +15,6 @@ import (
 
 	"github.com/smoothadv/smoothadv/torchbind"
 )
-
-// Python is the Debian interpreter that has torch (make deps installs it);
-// the python3 first on PATH may not.
-const Python = "/usr/bin/python3"
 
 // Plain lists the files plain.py wrote, as absolute paths: Models by name
 // (see plain.py), and a fixed input batch with the traced model's logits.
@@ -32,18 +29,19 @@ type Plain struct {
 // test where python3 is missing and fails it where plain.py fails.
 func WritePlain(t *testing.T) Plain {
 	t.Helper()
-	if _, err := os.Stat(Python); err != nil {
-		t.Skipf("no %s to write TorchScript models: %v", Python, err)
+	python := testenv.Python()
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("no %s to write TorchScript models: %v", python, err)
 	}
 	_, here, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(here), "..", "testdata", "plain.py")
 	dir := t.TempDir()
-	cmd := exec.Command(Python, script, dir)
+	cmd := exec.Command(python, script, dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("plain.py (needs %s with torch: make deps): %v\n%s", Python, err, stderr.Bytes())
+		t.Fatalf("plain.py (needs %s with torch: make deps): %v\n%s", python, err, stderr.Bytes())
 	}
 	var p Plain
 	if err := json.Unmarshal(out, &p); err != nil {
