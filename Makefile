@@ -70,7 +70,7 @@ TORCHBIND_LIST := $(BUILD)/torchbind/sources
 $(shell mkdir -p $(BUILD)/torchbind && (echo $(TORCHBIND_SRCS) | cmp -s - $(TORCHBIND_LIST) || echo $(TORCHBIND_SRCS) > $(TORCHBIND_LIST)))
 MODELS_STAMP := $(BUILD)/models/manifest.json
 
-.PHONY: all deps shims models binary run test test-short bench clean gpu-check-prepare gpu-check
+.PHONY: all deps shims models binary run test test-short test-pkgs torch-venv test-torch torch-test-all bench clean gpu-check-prepare gpu-check
 
 all: binary models
 
@@ -133,9 +133,54 @@ run: binary models
 
 # Tests need the shims and the exported models; the Go test timeout is a
 # safety net well under CI's limit.
+# On a CPU with AVX-512, the packages whose tests compare floats run again
+# on the kernels of a CPU without it (oneDNN and ATen held to AVX2), so a
+# tolerance that holds on one kind of CI machine but not the other is caught
+# on either.
+FLOAT_PKGS := ./torchbind ./smoothadv/models ./smoothadv/attack ./smoothadv/smoothing ./smoothadv/train
 test: binary models
 	$(GO) vet ./...
 	$(GO) test -timeout 40m ./...
+	@if grep -qw avx512f /proc/cpuinfo; then \
+		echo "AVX-512 CPU: the float-sensitive packages again on AVX2 kernels"; \
+		DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(GO) test -count=1 -timeout 20m $(FLOAT_PKGS); \
+	fi
+
+# A PyTorch from PyPI (TORCH=version) in a venv outside the clone, made once
+# and reused (scripts/torch-venv.sh), and a second build against it in
+# build/torch-$(TORCH), beside the default one. test-torch runs there the
+# packages that meet libtorch most (shims, models, c10d, sampling, training,
+# experiments: a train + certify run) and the version report; CI runs it
+# after make test. Any target works the same way: make TORCH=2.11.0 torch-test-all.
+TORCH ?= 2.11.0
+TORCH_VENV ?= $(HOME)/.cache/smoothadv/torch-$(TORCH)
+TORCH_BUILD := $(ROOT)/build/torch-$(TORCH)
+TORCH_PKGS := ./torchbind ./smoothadv/models ./smoothadv/dist ./smoothadv/smoothing ./smoothadv/train ./smoothadv/experiment
+torch_make = $(MAKE) $$(scripts/torch-venv.sh $(TORCH) $(TORCH_VENV)) BUILD=$(TORCH_BUILD) BIN=$(TORCH_BUILD)/bin
+
+torch-venv:
+	scripts/torch-venv.sh $(TORCH) $(TORCH_VENV)
+
+test-torch:
+	$(torch_make) test-pkgs PKGS="$(TORCH_PKGS)" CROSS_MODELS=$(BUILD)/models
+	$(MAKE) test-cross CROSS_MODELS=$(TORCH_BUILD)/models
+
+torch-test-all:
+	$(torch_make) test
+
+# Some packages' tests on the current build, and the version report;
+# CROSS_MODELS (another PyTorch's exports) for TestModelsFromAnotherPyTorch.
+test-pkgs: binary models
+	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -timeout 30m $(PKGS)
+	$(GO) test -run '^TestVersion$$' -v ./cmd/smoothadv
+
+# The current build on the models another PyTorch exported (CROSS_MODELS):
+# their logits against that PyTorch's, and a certify run on one.
+test-cross: binary models
+	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -count=1 -run '^TestModelsFromAnotherPyTorch$$' -v ./torchbind
+	rm -f $(BUILD)/cross-certify.tsv*
+	$(BIN)/smoothadv certify fashion-mnist $(CROSS_MODELS)/fashion_cnn.pt 0.25 $(BUILD)/cross-certify.tsv --N0 10 --N 100 --max 3
+	cat $(BUILD)/cross-certify.tsv
 
 test-short: binary models
 	$(GO) test -short ./...

@@ -26,24 +26,33 @@ type golden struct {
 	Buffers     int     `json:"buffers"`
 }
 
-func loadManifest(t testing.TB) map[string]golden {
+// exports is a folder of models exported by export_models.py, with the
+// logits the exporting PyTorch computed for them.
+type exports struct {
+	Torch  string            `json:"torch"`
+	Models map[string]golden `json:"models"`
+}
+
+func loadExports(t testing.TB, dir string) exports {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(modelsDir, "manifest.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		t.Fatalf("exported models missing (run make models): %v", err)
 	}
-	var m struct {
-		Models map[string]golden `json:"models"`
-	}
+	var m exports
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	return m.Models
+	return m
 }
 
-func readF32(t testing.TB, name string) []float32 {
+func loadManifest(t testing.TB) map[string]golden { return loadExports(t, modelsDir).Models }
+
+func readF32(t testing.TB, name string) []float32 { return readF32In(t, modelsDir, name) }
+
+func readF32In(t testing.TB, dir, name string) []float32 {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(modelsDir, name))
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,23 +83,42 @@ func maxAbsDiff(a, b []float32) float64 {
 
 // TestForwardMatchesPyTorch compares Go-driven libtorch logits with the
 // logits PyTorch computed for the same weights and inputs at export.
-func TestForwardMatchesPyTorch(t *testing.T) {
-	for arch, g := range loadManifest(t) {
+func TestForwardMatchesPyTorch(t *testing.T) { forwardMatchesPyTorch(t, modelsDir) }
+
+// TestModelsFromAnotherPyTorch runs the models another PyTorch exported
+// ($SMOOTHADV_CROSS_MODELS: make test-torch hands Debian's 1.13 exports to
+// the 2.x build and the 2.x exports to Debian's) against that PyTorch's
+// logits: TorchScript travels between the versions labs have.
+func TestModelsFromAnotherPyTorch(t *testing.T) {
+	dir := os.Getenv("SMOOTHADV_CROSS_MODELS")
+	if dir == "" {
+		t.Skip("SMOOTHADV_CROSS_MODELS names no other PyTorch's exports (make test-torch sets it)")
+	}
+	t.Logf("models exported by PyTorch %s, run on libtorch %s", loadExports(t, dir).Torch, Version())
+	forwardMatchesPyTorch(t, dir)
+}
+
+func forwardMatchesPyTorch(t *testing.T, dir string) {
+	for arch, g := range loadExports(t, dir).Models {
 		t.Run(arch, func(t *testing.T) {
-			m := loadModel(t, arch)
+			m, err := LoadModule(filepath.Join(dir, arch+".pt"), "cpu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
 			if err := m.Train(false); err != nil {
 				t.Fatal(err)
 			}
 			s := NewScope()
 			defer s.Close()
-			want := readF32(t, g.Logits)
+			want := readF32In(t, dir, g.Logits)
 			fast, err := m.OptimizedForInference()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer fast.Close()
 			for layout, mod := range map[string]*Module{"scripted": m, "optimized for inference": fast} {
-				x := s.FromFloat32(readF32(t, g.Input), "cpu", g.InputShape...)
+				x := s.FromFloat32(readF32In(t, dir, g.Input), "cpu", g.InputShape...)
 				got, err := mod.Infer(s, x).Float32s()
 				if err != nil || s.Err() != nil {
 					t.Fatal(err, s.Err())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -55,9 +56,19 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
 	fs.BoolVar(&o.Unoptimized, "unoptimized", false, "sample with the scripted model, not a copy optimised for inference")
 	inf.register(fs)
-	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's loop ("" to skip)`)
+	fs.StringVar(&o.Python, "reference", referencePython(), `python with torch to time the reference's loop ("" to skip; default $SMOOTHADV_PYTHON, else Debian's)`)
 	cmd.AddCommand(certifyCmd, newBenchTrainCmd())
 	return cmd
 }
 
 func init() { commands = append(commands, newBenchCmd) }
+
+// referencePython is the python that bench runs the reference with by
+// default: $SMOOTHADV_PYTHON (make exports the build's PY), else Debian's,
+// whose torch make deps installs.
+func referencePython() string {
+	if p := os.Getenv("SMOOTHADV_PYTHON"); p != "" {
+		return p
+	}
+	return "/usr/bin/python3"
+}

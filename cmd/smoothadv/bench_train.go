@@ -44,7 +44,7 @@ func newBenchTrainCmd() *cobra.Command {
 	fs.IntVar(&o.ReferenceThreads, "reference-threads", 0, "the reference's intra-op threads (0: as many as ours; -1: torch's default)")
 	fs.BoolVar(&o.ChannelsLast, "channels-last", train.Defaults().ChannelsLast, "our step with channels-last inputs (as smoothadv train by default)")
 	fs.BoolVar(&o.FrozenAttack, "frozen-attack", train.Defaults().FrozenAttack, "our attacks on a frozen copy of the model, BatchNorm folded (as smoothadv train by default)")
-	fs.StringVar(&o.Python, "reference", "/usr/bin/python3", `python with torch to time the reference's step ("" to skip)`)
+	fs.StringVar(&o.Python, "reference", referencePython(), `python with torch to time the reference's step ("" to skip; default $SMOOTHADV_PYTHON, else Debian's)`)
 	return cmd
 }
 

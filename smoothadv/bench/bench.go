@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -155,8 +156,10 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 }
 
 func reference(ctx context.Context, opt Options, threads int) (Result, error) {
-	// The script lives in the source tree, two levels above build/models.
-	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_sampling.py")
+	script, err := referenceScript("reference_sampling.py")
+	if err != nil {
+		return Result{}, err
+	}
 	cmd := exec.CommandContext(ctx, opt.Python, script, "--model", opt.Model, "--images", strconv.Itoa(opt.Images),
 		"--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N), "--batch", strconv.Itoa(opt.Batch),
 		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64), "--device", opt.Device,
@@ -179,4 +182,24 @@ func reference(ctx context.Context, opt Options, threads int) (Result, error) {
 	}
 	name := fmt.Sprintf("python reference (torch %s, %s, %d thread(s))", r.Torch, r.Device, r.Threads)
 	return result(name, opt.Images, opt.N0+opt.N, r.Seconds), nil
+}
+
+// referenceScript finds one of this package's Python scripts in the source
+// tree that exported the models: the first folder above the models folder
+// (build/models, or build/torch-2.11.0/models for a second build) that holds
+// smoothadv/bench/name.
+func referenceScript(name string) (string, error) {
+	start, err := filepath.Abs(models.TemplatesDir())
+	if err != nil {
+		return "", err
+	}
+	for dir := start; ; dir = filepath.Dir(dir) {
+		script := filepath.Join(dir, "smoothadv", "bench", name)
+		if _, err := os.Stat(script); err == nil {
+			return script, nil
+		}
+		if dir == filepath.Dir(dir) {
+			return "", fmt.Errorf("%s not found in a source tree above the models folder %s (SMOOTHADV_MODELS)", name, start)
+		}
+	}
 }

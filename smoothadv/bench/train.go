@@ -263,8 +263,10 @@ func timeOurs(opt TrainOptions, c TrainConfig, b *data.Batch) (TrainSide, error)
 // timeReference runs the reference's step with threads intra-op threads
 // (0: torch's default).
 func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batchFiles, threads int) (TrainSide, error) {
-	// The script lives in the source tree, two levels above build/models.
-	script := filepath.Join(models.TemplatesDir(), "..", "..", "smoothadv", "bench", "reference_train.py")
+	script, err := referenceScript("reference_train.py")
+	if err != nil {
+		return TrainSide{}, err
+	}
 	cfg := opt.trainConfig(c)
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	args := []string{script, "--model", opt.Model, "--images", f.images, "--labels", f.labels,

@@ -139,14 +139,20 @@ def read_f32(path, shape):
         return torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(shape)
 
 
+WEIGHTS_ONLY = int(torch.__version__.split(".")[0]) >= 2
+
+
 def check(out):
     with open(os.path.join(out, "go.json")) as f:
         cases = json.load(f)
     results = {}
     for c in cases:
         # As the reference loads: no map_location, so any tensor saved with a
-        # GPU location would fail here (this machine has no GPU).
-        ckpt = torch.load(c["path"])
+        # GPU location would fail here (this machine has no GPU); and
+        # weights_only=True, torch.load's default from 2.6, which refuses
+        # any global outside its allowlist. (1.13's weights-only unpickler
+        # cannot read floats at all, the reference's checkpoints' included.)
+        ckpt = torch.load(c["path"], weights_only=WEIGHTS_ONLY)
         r = {"keys": list(ckpt.keys()), "types": {k: type(v).__name__ for k, v in ckpt.items()}}
         sd = ckpt["state_dict"]
         r["devices"] = sorted({str(t.device) for t in sd.values()})
