@@ -195,13 +195,19 @@ bench: binary models
 GPU_CHECK := $(BUILD)/gpu-check
 GPU_TEST_PKGS := torchbind smoothadv/models smoothadv/attack
 
-gpu-check-prepare: binary
+gpu-check-prepare: binary torch-venv
 	rm -rf $(GPU_CHECK)
 	mkdir -p $(GPU_CHECK)/tests $(GPU_CHECK)/gotorch
 	for p in $(GPU_TEST_PKGS); do $(GO) test -c -o $(GPU_CHECK)/tests/$$(echo $$p | tr / _).test ./$$p || exit 1; done
 	cp -r $(GOTORCH_DIR)/cgotorch $(GPU_CHECK)/gotorch/ && chmod -R u+w $(GPU_CHECK)/gotorch
 	@# The allocator linked into the binary, which a GPU machine may lack.
 	mkdir -p $(GPU_CHECK)/lib && for l in $$(ldd $(BIN)/smoothadv | awk '/tcmalloc/ {print $$3}'); do cp -L $$l $(GPU_CHECK)/lib/ || exit 1; done
+	@# The CUDA compiler's (crt/) and CCCL's (nv/) headers that c10d's NCCL
+	@# header includes and PyPI's torch lacks, at the CUDA version of torch
+	@# $(TORCH) (scripts/torch-venv.sh installs them beside it).
+	inc=$$(ls -d $(TORCH_VENV)/lib/python3*/site-packages/nvidia/*/include/crt | head -1) && inc=$${inc%/crt} && \
+		mkdir -p $(GPU_CHECK)/cuda-headers && cp -r $$inc/crt $$inc/nv $(GPU_CHECK)/cuda-headers/ && \
+		$(TORCH_VENV)/bin/python -c 'import torch; print(torch.version.cuda)' > $(GPU_CHECK)/cuda-headers/CUDA_VERSION
 
 gpu-check:
 	bash scripts/gpu-check.sh
