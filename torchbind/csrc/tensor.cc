@@ -61,10 +61,10 @@ tb_error tb_tensor_alias(tb_tensor t, tb_tensor *out) {
   return guard([&] { *out = wrap(T(t)); });
 }
 
-tb_error tb_tensor_requires_grad(tb_tensor t, int requires, int *was) {
+tb_error tb_tensor_requires_grad(tb_tensor t, int on, int *was) {
   return guard([&] {
     *was = T(t).requires_grad();
-    T(t).requires_grad_(requires != 0);
+    T(t).requires_grad_(on != 0);
   });
 }
 

@@ -47,7 +47,7 @@ tb_error tb_tensor_device(tb_tensor t, char *buf, int buflen);
 tb_error tb_tensor_item(tb_tensor t, double *out);
 /* A new handle to the same tensor (shares storage and autograd identity). */
 tb_error tb_tensor_alias(tb_tensor t, tb_tensor *out);
-tb_error tb_tensor_requires_grad(tb_tensor t, int requires, int *was);
+tb_error tb_tensor_requires_grad(tb_tensor t, int on, int *was);
 /* The accumulated gradient of a leaf; *out is NULL when it has none. */
 tb_error tb_tensor_grad(tb_tensor t, tb_tensor *out);
 tb_error tb_tensor_zero_grad(tb_tensor t);
