@@ -343,7 +343,7 @@ func (t *Trainer) runEpoch(ctx context.Context, epoch int) (Stats, error) {
 }
 
 // header and line are log.txt as the reference writes it: tab-separated,
-// numbers in Python's '{:.3}'.
+// the time in Python's '{:.2f}' and the other numbers in '{:.3}'.
 func (t *Trainer) header() string {
 	h := "epoch\ttime\tlr\ttrainloss\ttestloss\ttrainacc\ttestacc"
 	if t.cfg.AdvTraining {
@@ -353,11 +353,11 @@ func (t *Trainer) header() string {
 }
 
 func (t *Trainer) line(st Stats) string {
-	vals := []float64{st.Time.Seconds(), st.LR, st.TrainLoss, st.TestLoss, st.TrainAcc, st.TestAcc}
+	vals := []float64{st.LR, st.TrainLoss, st.TestLoss, st.TrainAcc, st.TestAcc}
 	if t.cfg.AdvTraining {
 		vals = append(vals, st.TestAccNoisy)
 	}
-	parts := []string{fmt.Sprint(st.Epoch)}
+	parts := []string{fmt.Sprint(st.Epoch), pyfmt.F(st.Time.Seconds(), 2)}
 	for _, v := range vals {
 		parts = append(parts, pyfmt.G(v, 3))
 	}
