@@ -81,16 +81,18 @@ func (o Options) device() string {
 }
 
 // TemplatesDir is where `make models` exported the architectures:
-// $SMOOTHADV_MODELS, else build/models beside the binary's bin/ directory,
-// else build/models under the working directory.
+// $SMOOTHADV_MODELS, else build/models beside the binary's bin/ directory
+// (or models beside it, for a second build's build/torch-2.11.0/bin), else
+// build/models under the working directory.
 func TemplatesDir() string {
 	if d := os.Getenv("SMOOTHADV_MODELS"); d != "" {
 		return d
 	}
 	if exe, err := os.Executable(); err == nil {
-		d := filepath.Join(filepath.Dir(exe), "..", "build", "models")
-		if _, err := os.Stat(filepath.Join(d, "manifest.json")); err == nil {
-			return d
+		for _, d := range []string{filepath.Join(filepath.Dir(exe), "..", "build", "models"), filepath.Join(filepath.Dir(exe), "..", "models")} {
+			if _, err := os.Stat(filepath.Join(d, "manifest.json")); err == nil {
+				return d
+			}
 		}
 	}
 	return filepath.Join("build", "models")
