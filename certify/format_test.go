@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
+	"github.com/smoothadv/smoothadv/internal/tsvtest"
 )
 
 // readTable returns the rows of a testdata file that has the given number

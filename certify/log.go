@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // This file owns the reference's two log formats: writing them, reading
@@ -388,7 +388,7 @@ func readEntries(path string, f logFormat) (entries []entry, valid int, err erro
 // Log writes a certify or predict log one line at a time, each line in a
 // single write, so that an interrupted run leaves at most a torn last line.
 type Log[R Record] struct {
-	f *os.File
+	lineFile
 }
 
 // OpenLog opens the log at path. Without resume it creates or truncates the
@@ -406,7 +406,7 @@ func OpenLog[R Record](path string, resume bool) (*Log[R], Done, error) {
 		if err != nil {
 			return nil, Done{}, fmt.Errorf("create log: %w", err)
 		}
-		l := &Log[R]{f: f}
+		l := &Log[R]{lineFile{f, "log"}}
 		if err := l.writeLine(format.header); err != nil {
 			f.Close()
 			return nil, Done{}, err
@@ -417,7 +417,7 @@ func OpenLog[R Record](path string, resume bool) (*Log[R], Done, error) {
 	if err != nil {
 		return nil, Done{}, fmt.Errorf("open log for resuming: %w", err)
 	}
-	l := &Log[R]{f: f}
+	l := &Log[R]{lineFile{f, "log"}}
 	done, err := l.resume(format)
 	if err != nil {
 		f.Close()
@@ -454,24 +454,4 @@ func (l *Log[R]) resume(format logFormat) (Done, error) {
 // Write appends one record.
 func (l *Log[R]) Write(r R) error {
 	return l.writeLine(r.Line())
-}
-
-func (l *Log[R]) writeLine(line string) error {
-	if l.f == nil {
-		return errors.New("write log: closed")
-	}
-	if _, err := l.f.WriteString(line + "\n"); err != nil {
-		return fmt.Errorf("write log: %w", err)
-	}
-	return nil
-}
-
-// Close closes the file; closing twice is harmless.
-func (l *Log[R]) Close() error {
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
 }

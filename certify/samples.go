@@ -30,7 +30,7 @@ func SamplesPath(log string) string { return log + ".samples" }
 // single write. A run writes an example's samples line before its log
 // line, so the samples file holds every example of the log.
 type SamplesLog struct {
-	f *os.File
+	lineFile
 }
 
 // OpenSamples opens the samples file of the log at path, for a run that
@@ -47,7 +47,7 @@ func OpenSamples(log string, done Done, resume bool) (*SamplesLog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create samples file: %w", err)
 		}
-		l := &SamplesLog{f: f}
+		l := &SamplesLog{lineFile{f, "samples file"}}
 		if err := l.writeLine(SamplesHeader); err != nil {
 			f.Close()
 			return nil, err
@@ -88,7 +88,7 @@ func OpenSamples(log string, done Done, resume bool) (*SamplesLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resume samples file: %w", err)
 	}
-	return &SamplesLog{f: f}, nil
+	return &SamplesLog{lineFile{f, "samples file"}}, nil
 }
 
 func samplesLine(index, samples int) string { return fmt.Sprintf("%d\t%d", index, samples) }
@@ -96,26 +96,6 @@ func samplesLine(index, samples int) string { return fmt.Sprintf("%d\t%d", index
 // Write appends the number of estimation samples of one example.
 func (l *SamplesLog) Write(index, samples int) error {
 	return l.writeLine(samplesLine(index, samples))
-}
-
-func (l *SamplesLog) writeLine(line string) error {
-	if l.f == nil {
-		return errors.New("write samples file: closed")
-	}
-	if _, err := l.f.WriteString(line + "\n"); err != nil {
-		return fmt.Errorf("write samples file: %w", err)
-	}
-	return nil
-}
-
-// Close closes the file; closing twice is harmless.
-func (l *SamplesLog) Close() error {
-	if l.f == nil {
-		return nil
-	}
-	err := l.f.Close()
-	l.f = nil
-	return err
 }
 
 // ReadSamples reads the samples file of the log at path strictly: the

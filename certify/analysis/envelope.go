@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // Pick is the model chosen at one radius.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
+	"github.com/smoothadv/smoothadv/internal/tsvtest"
 )
 
 // TestRadiiMatchNumpy compares with numpy.arange(start, stop + step, step)

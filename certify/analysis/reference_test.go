@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // loadSet reads the certify logs sets.json lists under name.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // Format is an output format for tables.

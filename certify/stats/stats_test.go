@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
+	"github.com/smoothadv/smoothadv/internal/tsvtest"
 )
 
 // Reference vectors from scipy 1.10 and statsmodels 0.13: the project's

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/torchbind"

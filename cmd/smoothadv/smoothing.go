@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/torchbind"

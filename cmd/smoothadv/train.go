@@ -29,7 +29,8 @@ OUTDIR gets log.txt, checkpoint.pth.tar (every epoch, loadable by the reference'
 checkpoint_line.txt (the checkpointed epoch's log line, for resuming) and run.json (the resolved
 configuration and versions). --resume continues from the checkpoint and ends with the weights an
 uninterrupted run would have; it refuses settings that differ from run.json's (dataset, arch,
-seed, noise_sd, noise vectors, attack), while --epochs may grow.
+seed, noise_sd, noise vectors, multi-noise, adversarial training and its attack's settings, the
+method and its own knobs), while --epochs may grow.
 With -c it trains every run of an experiment file (see smoothadv run), and nothing else.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if experimentFile != "" {

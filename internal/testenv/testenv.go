@@ -47,3 +47,18 @@ func SkipBF16UnderISACap(t interface{ Skipf(string, ...any) }) {
 		t.Skipf("bf16 on CPU under DNNL_MAX_CPU_ISA=%s: the capped oneDNN has no bf16 convolution for what PyTorch asks", isa)
 	}
 }
+
+// FashionMNISTDir is where Debian's dataset-fashion-mnist puts the data
+// (make deps installs it), as package data reads it by default.
+const FashionMNISTDir = "/usr/share/datasets/fashion-mnist"
+
+// NeedFashionMNIST skips a test on a machine without Fashion-MNIST.
+func NeedFashionMNIST(t interface {
+	Helper()
+	Skipf(string, ...any)
+}) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(FashionMNISTDir, "t10k-images-idx3-ubyte.gz")); err != nil {
+		t.Skipf("no Fashion-MNIST (make deps installs Debian's dataset-fashion-mnist): %v", err)
+	}
+}

@@ -1,5 +1,7 @@
-// Package bench times certification: our packed, device-side sampler
-// against the Python reference's sampling loop on the same model.
+// Package bench times our work beside the Python reference's, side by side
+// on the same model and machine: certification's sampling (Run) against
+// the reference's sampling loop, and a training step (RunTrain) against
+// train_pgd.py's. The reference's side runs this package's Python scripts.
 package bench
 
 import (
@@ -156,32 +158,41 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 }
 
 func reference(ctx context.Context, opt Options, threads int) (Result, error) {
-	script, err := referenceScript("reference_sampling.py")
-	if err != nil {
-		return Result{}, err
-	}
-	cmd := exec.CommandContext(ctx, opt.Python, script, "--model", opt.Model, "--images", strconv.Itoa(opt.Images),
-		"--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N), "--batch", strconv.Itoa(opt.Batch),
-		"--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64), "--device", opt.Device,
-		"--threads", strconv.Itoa(threads))
-	b, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return Result{}, fmt.Errorf("reference loop: %v\n%s", err, ee.Stderr)
-		}
-		return Result{}, fmt.Errorf("reference loop: %w", err)
-	}
 	var r struct {
 		Seconds float64 `json:"seconds"`
 		Threads int     `json:"threads"`
 		Torch   string  `json:"torch"`
 		Device  string  `json:"device"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return Result{}, fmt.Errorf("reference loop printed %q: %w", b, err)
+	err := runReference(ctx, "reference loop", opt.Python, "reference_sampling.py", &r, "--model", opt.Model,
+		"--images", strconv.Itoa(opt.Images), "--n0", strconv.Itoa(opt.N0), "--n", strconv.Itoa(opt.N),
+		"--batch", strconv.Itoa(opt.Batch), "--sigma", strconv.FormatFloat(opt.Sigma, 'g', -1, 64),
+		"--device", opt.Device, "--threads", strconv.Itoa(threads))
+	if err != nil {
+		return Result{}, err
 	}
 	name := fmt.Sprintf("python reference (torch %s, %s, %d thread(s))", r.Torch, r.Device, r.Threads)
 	return result(name, opt.Images, opt.N0+opt.N, r.Seconds), nil
+}
+
+// runReference runs one of this package's Python scripts with python and
+// decodes the JSON it prints into out; what names the run in errors.
+func runReference(ctx context.Context, what, python, script string, out any, args ...string) error {
+	path, err := referenceScript(script)
+	if err != nil {
+		return err
+	}
+	b, err := exec.CommandContext(ctx, python, append([]string{path}, args...)...).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return fmt.Errorf("%s: %v\n%s", what, err, ee.Stderr)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s printed %q: %w", what, b, err)
+	}
+	return nil
 }
 
 // referenceScript finds one of this package's Python scripts in the source

@@ -3,11 +3,9 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -263,26 +261,15 @@ func timeOurs(opt TrainOptions, c TrainConfig, b *data.Batch) (TrainSide, error)
 // timeReference runs the reference's step with threads intra-op threads
 // (0: torch's default).
 func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batchFiles, threads int) (TrainSide, error) {
-	script, err := referenceScript("reference_train.py")
-	if err != nil {
-		return TrainSide{}, err
-	}
 	cfg := opt.trainConfig(c)
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	args := []string{script, "--model", opt.Model, "--images", f.images, "--labels", f.labels,
+	args := []string{"--model", opt.Model, "--images", f.images, "--labels", f.labels,
 		"--device", opt.Device, "--batch", strconv.Itoa(opt.Batch), "--steps", strconv.Itoa(opt.Steps),
 		"--warmup", strconv.Itoa(opt.Warmup), "--noise-sd", g(cfg.NoiseSD), "--m", strconv.Itoa(c.NoiseVecs),
 		"--attack-steps", strconv.Itoa(c.AttackSteps), "--epsilon", g(cfg.Epsilon), "--lr", g(cfg.LR),
 		"--momentum", g(cfg.Momentum), "--weight-decay", g(cfg.WeightDecay), "--threads", strconv.Itoa(threads)}
 	if cfg.TrainMultiNoise {
 		args = append(args, "--multi-noise")
-	}
-	b, err := exec.CommandContext(ctx, opt.Python, args...).Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return TrainSide{}, fmt.Errorf("reference step: %v\n%s", err, ee.Stderr)
-		}
-		return TrainSide{}, fmt.Errorf("reference step: %w", err)
 	}
 	var r struct {
 		SecondsPerBatch float64 `json:"seconds_per_batch"`
@@ -291,8 +278,8 @@ func timeReference(ctx context.Context, opt TrainOptions, c TrainConfig, f batch
 		Allocator       string  `json:"allocator"`
 		Torch           string  `json:"torch"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return TrainSide{}, fmt.Errorf("reference step printed %q: %w", b, err)
+	if err := runReference(ctx, "reference step", opt.Python, "reference_train.py", &r, args...); err != nil {
+		return TrainSide{}, err
 	}
 	return TrainSide(r), nil
 }

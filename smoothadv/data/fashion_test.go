@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"compress/gzip"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,15 +12,8 @@ import (
 	"testing"
 )
 
-func needFashion(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(fashionDir); err != nil {
-		t.Skipf("Fashion-MNIST is not installed: %v", err)
-	}
-}
-
 func TestFashionMNISTMatchesNumpy(t *testing.T) {
-	needFashion(t)
+	testenv.NeedFashionMNIST(t)
 	var want map[string]struct {
 		N        int   `json:"n"`
 		Counts   []int `json:"counts"`
@@ -28,7 +22,7 @@ func TestFashionMNISTMatchesNumpy(t *testing.T) {
 			Pixels []int `json:"pixels"`
 		} `json:"examples"`
 	}
-	fixture(t, "fashion", fashionDir, &want)
+	fixture(t, "fashion", testenv.FashionMNISTDir, &want)
 	for _, split := range []string{Train, Test} {
 		ds, err := Open("fashion-mnist", "", split)
 		if err != nil {
@@ -74,12 +68,12 @@ func (w *window) Read(_ int, rng *rand.Rand, dst []float32) (int, error) {
 }
 
 func TestFashionMNISTBadFiles(t *testing.T) {
-	needFashion(t)
-	images, err := os.ReadFile(filepath.Join(fashionDir, "t10k-images-idx3-ubyte.gz"))
+	testenv.NeedFashionMNIST(t)
+	images, err := os.ReadFile(filepath.Join(testenv.FashionMNISTDir, "t10k-images-idx3-ubyte.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	labels, err := os.ReadFile(filepath.Join(fashionDir, "t10k-labels-idx1-ubyte.gz"))
+	labels, err := os.ReadFile(filepath.Join(testenv.FashionMNISTDir, "t10k-labels-idx1-ubyte.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}

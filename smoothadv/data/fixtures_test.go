@@ -12,9 +12,6 @@ import (
 // python is Debian's interpreter, which has numpy, torch, torchvision and PIL.
 var python = testenv.Python()
 
-// fashionDir is where Debian's dataset-fashion-mnist package installs the data.
-const fashionDir = "/usr/share/datasets/fashion-mnist"
-
 // fixture runs testdata/fixtures.py to write the files of kind under dir and decodes, into v, the
 // JSON it prints: what Python reads back from those files.
 func fixture(t *testing.T, kind, dir string, v any) {

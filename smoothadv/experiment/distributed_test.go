@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func (w *orderedWorker) Certify(ctx context.Context, r Run, model, path string) 
 // keep the others waiting); the other processes write nothing of the
 // experiment's and certify nothing.
 func TestGroupTrainsEveryRunFirst(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e, err := Parse([]byte(twoRuns), "two.yaml", ".")
 	if err != nil {
 		t.Fatal(err)

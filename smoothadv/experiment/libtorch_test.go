@@ -43,7 +43,7 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model")
 	}
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
 		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}

@@ -16,8 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/certify/progress"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"

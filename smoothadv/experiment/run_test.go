@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
 )
 
@@ -119,13 +119,6 @@ grid:
   training.noise_sd: [0.25, 0.5]
 `
 
-func needFashionMNIST(t *testing.T) {
-	t.Helper()
-	if _, err := data.Open("fashion-mnist", "", data.Test); err != nil {
-		t.Skipf("no Fashion-MNIST: %v", err)
-	}
-}
-
 func read(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -139,7 +132,7 @@ func read(t *testing.T, path string) string {
 // already trained and certified: only the second is worked on, both are
 // analysed, and a second Run does nothing but analyse.
 func TestFinishedStagesAreSkipped(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e := parse(t, twoRuns)
 	out := t.TempDir()
 	exp := filepath.Join(out, "two")
@@ -204,7 +197,7 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 // certify log with three of ten lines and a torn fourth: training resumes,
 // certification continues the log.
 func TestCutShortStagesResume(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e := parse(t, twoRuns)
 	e.Runs = e.Runs[:1]
 	r := e.Runs[0]
@@ -259,7 +252,7 @@ func TestCutShortStagesResume(t *testing.T) {
 // training, analysis a certified run, and that a training that stops early
 // is an error.
 func TestStageOrderIsEnforced(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e := parse(t, twoRuns)
 	out := t.TempDir()
 	err := e.Run(context.Background(), Options{Out: out, Worker: &fakeWorker{}, Only: Certify})
@@ -280,7 +273,7 @@ func TestStageOrderIsEnforced(t *testing.T) {
 // with another N (refused: the results would mix) and with other workers
 // (accepted: results are the same).
 func TestChangedSettingsAreRefused(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	out := t.TempDir()
 	if err := parse(t, twoRuns).Run(context.Background(), Options{Out: out, Worker: &fakeWorker{}}); err != nil {
 		t.Fatal(err)
@@ -298,7 +291,7 @@ func TestChangedSettingsAreRefused(t *testing.T) {
 
 // TestPlan lists the runs, their folders and their progress.
 func TestPlan(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e := parse(t, twoRuns)
 	out := t.TempDir()
 	exp := filepath.Join(out, "two")

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,7 +119,7 @@ func TestCompareSidesVerdicts(t *testing.T) {
 // TestComparisonWritten runs a two-run experiment with compare_at: the
 // sentence ends the log and is written to comparison.txt.
 func TestComparisonWritten(t *testing.T) {
-	needFashionMNIST(t)
+	testenv.NeedFashionMNIST(t)
 	e := parse(t, strings.Replace(twoRuns, "  plot: false\n", "  plot: false\n  compare_at: 0.25\n", 1))
 	out := t.TempDir()
 	var log strings.Builder

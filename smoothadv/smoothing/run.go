@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/torchbind"
 )

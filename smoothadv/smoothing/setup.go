@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"

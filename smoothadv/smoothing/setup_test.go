@@ -44,9 +44,7 @@ func fashionJobOptions(model string) JobOptions {
 // TestNewJob builds a job from a checkpoint: the reference's example
 // selection, one sampling worker per CPU core, the model's classes.
 func TestNewJob(t *testing.T) {
-	if _, err := data.Open("fashion-mnist", "", data.Test); err != nil {
-		t.Skipf("no Fashion-MNIST: %v", err)
-	}
+	testenv.NeedFashionMNIST(t)
 	o := fashionJobOptions(savedModel(t, "fashion_cnn"))
 	job, m, err := NewJob(o)
 	if err != nil {
@@ -79,9 +77,7 @@ func TestNewJob(t *testing.T) {
 }
 
 func TestNewJobErrors(t *testing.T) {
-	if _, err := data.Open("fashion-mnist", "", data.Test); err != nil {
-		t.Skipf("no Fashion-MNIST: %v", err)
-	}
+	testenv.NeedFashionMNIST(t)
 	fashion := savedModel(t, "fashion_cnn")
 	cifar := savedModel(t, "cifar_resnet20")
 	sigma := "want a number in (0, 10000]: images lie in [0, 1]"
@@ -121,9 +117,7 @@ func TestNewJobErrors(t *testing.T) {
 // TestNewJobPlainModel certifies with a plain traced TorchScript model: the
 // dataset says what it takes and how many classes it has.
 func TestNewJobPlainModel(t *testing.T) {
-	if _, err := data.Open("fashion-mnist", "", data.Test); err != nil {
-		t.Skipf("no Fashion-MNIST: %v", err)
-	}
+	testenv.NeedFashionMNIST(t)
 	p := modelstest.WritePlain(t)
 	o := fashionJobOptions(p.Models["traced"])
 	o.Out = filepath.Join(t.TempDir(), "log")

@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/torchbind"

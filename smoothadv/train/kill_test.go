@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -141,7 +142,7 @@ func tinyFashionMNIST(t *testing.T, nTrain, nTest int) string {
 			head, size int // header bytes, bytes per example
 		}{{"images-idx3-ubyte", 16, 28 * 28}, {"labels-idx1-ubyte", 8, 1}} {
 			name := f.prefix + "-" + kind.name
-			r, err := os.Open(filepath.Join("/usr/share/datasets/fashion-mnist", name+".gz"))
+			r, err := os.Open(filepath.Join(testenv.FashionMNISTDir, name+".gz"))
 			if err != nil {
 				t.Skipf("no Fashion-MNIST: %v", err)
 			}

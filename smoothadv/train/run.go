@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smoothadv/smoothadv/certify/progress"
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/internal/progress"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"

@@ -1,8 +1,10 @@
 // Package train trains base classifiers for randomized smoothing: Gaussian
 // data augmentation (Cohen et al.'s train.py), SmoothAdv adversarial
-// training (Salman et al.'s train_pgd.py, Pseudocode 1) and vanilla
-// adversarial training (noise 0), with the reference's log.txt and
-// checkpoint.pth.tar in the output directory.
+// training (Salman et al.'s train_pgd.py, Pseudocode 1), vanilla
+// adversarial training (noise 0), MACER, consistency regularisation and
+// SmoothMix (methods.go), alone or data-parallel over a c10d process group
+// (distributed.go), with the reference's log.txt and checkpoint.pth.tar in
+// the output directory.
 package train
 
 import (
@@ -13,7 +15,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/smoothadv/smoothadv/certify/progress"
+	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"

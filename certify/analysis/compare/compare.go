@@ -42,8 +42,8 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
 	"github.com/smoothadv/smoothadv/certify/stats"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // Options holds the settings of Compare; zero values take the defaults.

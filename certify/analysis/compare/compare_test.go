@@ -13,8 +13,8 @@ import (
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
-	"github.com/smoothadv/smoothadv/certify/pyfmt"
 	"github.com/smoothadv/smoothadv/certify/stats"
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 func cohenLogs(t *testing.T) []*analysis.CertifyLog {

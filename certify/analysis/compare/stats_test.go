@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/gonum/floats/scalar"
 
 	"github.com/smoothadv/smoothadv/certify/analysis/internal/reftest"
-	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
+	"github.com/smoothadv/smoothadv/internal/tsvtest"
 )
 
 // readStats reads one of shared/reference/stats/*.tsv as float columns.

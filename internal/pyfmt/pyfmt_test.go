@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/certify/internal/tsvtest"
+	"github.com/smoothadv/smoothadv/internal/tsvtest"
 )
 
 // TestAgainstPython compares with strings CPython itself printed for the same
