@@ -1,6 +1,8 @@
 package torchbind
 
 import (
+	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -64,5 +66,47 @@ func TestGotorchInterop(t *testing.T) {
 	}
 	if v, _ := back.Float32s(); v[2] != 6 {
 		t.Errorf("gotorch's tensor does not share storage: %v", v)
+	}
+}
+
+// TestThreadCountOnEveryOSThread: after SetNumThreads, every OS thread runs
+// libtorch with that count, also threads that ran parallel ops before it
+// (libtorch alone leaves those at their old count, and Go runs a goroutine's
+// calls on whichever thread is free: the count, and the order of float
+// sums, would follow the scheduler). 16 goroutines, each on an OS thread
+// of its own while it runs, then back in Go's pool.
+func TestThreadCountOnEveryOSThread(t *testing.T) {
+	was := NumThreads()
+	defer SetNumThreads(was)
+	counts := func() map[int]int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		seen := map[int]int{}
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				s := NewScope()
+				defer s.Close()
+				if _, err := s.Sum(s.Zeros(Float32, "cpu", 1000, 1000)).Item(); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				seen[NumThreads()]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return seen
+	}
+	for _, n := range []int{2, 1, 2} {
+		if err := SetNumThreads(n); err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(); len(got) != 1 || got[n] != 16 {
+			t.Errorf("after SetNumThreads(%d) the OS threads run with %v threads (count: goroutines)", n, got)
+		}
 	}
 }

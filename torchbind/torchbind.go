@@ -101,11 +101,10 @@ func SetNumThreads(n int) error {
 func OnThreads(n int, fn func()) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var prev C.int
-	if err := check("set_thread_threads", C.tb_set_thread_threads(C.int(n), &prev)); err != nil {
+	if err := check("set_thread_threads", C.tb_set_thread_threads(C.int(n))); err != nil {
 		return err
 	}
-	defer C.tb_set_thread_threads(prev, &prev)
+	defer C.tb_set_thread_threads(0)
 	fn()
 	return nil
 }

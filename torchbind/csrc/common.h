@@ -19,11 +19,21 @@ inline char *dup_message(const char *msg) {
   return s;
 }
 
+// sync_threads gives the calling OS thread the intra-op thread count that
+// tb_set_num_threads last set for the process (ops.cc). libtorch applies
+// at::set_num_threads to the calling thread and to threads that have not
+// yet run a parallel op; a thread that has keeps its old count. Go runs a
+// goroutine's calls on whichever OS thread is free, so without this the
+// count, and with it the order of float sums, would change with the
+// scheduler (the same seed giving other weights under load).
+void sync_threads();
+
 // guard runs f and turns any C++ exception into an error message, so that no
 // exception crosses into Go.
 template <class F>
 tb_error guard(F &&f) {
   try {
+    sync_threads();
     f();
     return nullptr;
   } catch (const c10::Error &e) {

@@ -1,6 +1,8 @@
 // Element-wise, shape, loss and random-number operations.
 #include <torch/version.h>
 
+#include <atomic>
+
 #include "common.h"
 
 using namespace torchbind;
@@ -8,6 +10,33 @@ using namespace torchbind;
 // OpenMP's own setter, weak: it is there when libtorch brought an OpenMP
 // runtime (GNU or Intel), and null otherwise.
 extern "C" void omp_set_num_threads(int) __attribute__((weak));
+
+namespace {
+// The count tb_set_num_threads set for the process (0: libtorch's own), and
+// how many times it was set; each OS thread remembers the generation it
+// applied, and a count of its own while tb_set_thread_threads pins one.
+std::atomic<int> process_threads{0};
+std::atomic<uint64_t> generation{0};
+thread_local uint64_t thread_generation = 0;
+thread_local int pinned = 0;
+thread_local int before_pinned = 0;  // the thread's count when pinned
+}  // namespace
+
+namespace torchbind {
+
+void sync_threads() {
+  if (pinned > 0) return;
+  uint64_t g = generation.load();
+  if (g == thread_generation) return;
+  int n = process_threads.load();
+  if (n > 0 && omp_set_num_threads != nullptr) {
+    (void)at::get_num_threads();  // libtorch's lazy initialisation first, as above
+    omp_set_num_threads(n);
+  }
+  thread_generation = g;
+}
+
+}  // namespace torchbind
 
 namespace {
 
@@ -271,19 +300,31 @@ tb_error tb_set_num_threads(int n) {
   return guard([&] {
     if (n < 1) throw std::invalid_argument("number of threads must be at least 1");
     at::set_num_threads(n);
+    process_threads.store(n);
+    thread_generation = generation.fetch_add(1) + 1;
   });
 }
 
-int tb_get_num_threads(void) { return at::get_num_threads(); }
+int tb_get_num_threads(void) {
+  torchbind::sync_threads();
+  return at::get_num_threads();
+}
 
-tb_error tb_set_thread_threads(int n, int *prev) {
+tb_error tb_set_thread_threads(int n) {
   return guard([&] {
-    if (n < 1) throw std::invalid_argument("number of threads must be at least 1");
+    if (n < 0) throw std::invalid_argument("number of threads must be at least 1 (0 ends the thread's own count)");
     if (omp_set_num_threads == nullptr) throw std::runtime_error("libtorch runs without OpenMP: no per-thread thread count");
-    // at::get_num_threads first gives this thread libtorch's default, which
-    // its first parallel call would otherwise apply over ours.
-    *prev = at::get_num_threads();
-    omp_set_num_threads(n);
+    if (n > 0) {
+      // at::get_num_threads first gives this thread libtorch's lazy
+      // initialisation, which its first parallel call would otherwise
+      // apply over ours.
+      if (pinned == 0) before_pinned = at::get_num_threads();
+      omp_set_num_threads(n);
+    } else if (pinned > 0) {
+      omp_set_num_threads(before_pinned);
+      thread_generation = 0;  // and the process's count at the next call, if set
+    }
+    pinned = n;
   });
 }
 

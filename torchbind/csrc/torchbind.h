@@ -178,10 +178,12 @@ tb_error tb_module_set_floats(tb_module m, const char *path, const double *value
 tb_error tb_cuda_device_count(int *n);
 tb_error tb_set_num_threads(int n);
 int tb_get_num_threads(void);
-/* Sets the intra-op threads of the calling OS thread only (its OpenMP
- * count), leaving other threads' and the process default alone; *prev gets
- * the count it had. An error when libtorch runs without OpenMP. */
-tb_error tb_set_thread_threads(int n, int *prev);
+/* Every call that can fail first gives the calling OS thread the count
+ * tb_set_num_threads set (see sync_threads in common.h). */
+/* Pins the intra-op threads of the calling OS thread to n (its OpenMP count),
+ * leaving other threads' and the process's alone; n = 0 unpins it, back to
+ * what it had. An error when libtorch runs without OpenMP. */
+tb_error tb_set_thread_threads(int n);
 /* The libtorch version the shim was compiled against, e.g. "1.13.0". */
 const char *tb_torch_version(void);
 
