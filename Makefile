@@ -170,8 +170,11 @@ torch-test-all:
 
 # Some packages' tests on the current build, and the version report;
 # CROSS_MODELS (another PyTorch's exports) for TestModelsFromAnotherPyTorch.
+# One package at a time: with another package's tests beside it, the
+# kill-and-resume test still drifts on torch 2.11 on an AVX-512 CPU (issue
+# 20's open window); alone it has held every time.
 test-pkgs: binary models
-	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -timeout 30m $(PKGS)
+	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -p 1 -timeout 30m $(PKGS)
 	$(GO) test -run '^TestVersion$$' -v ./cmd/smoothadv
 
 # The current build on the models another PyTorch exported (CROSS_MODELS):
