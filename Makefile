@@ -35,7 +35,8 @@ export SMOOTHADV_MODELS := $(BUILD)/models
 # Which libtorch and python this build is for, rewritten only when they
 # change: switching either rebuilds the shims and re-exports the models.
 TORCH_KEY := $(BUILD)/torch.key
-$(shell mkdir -p $(BUILD) && (echo "LIBTORCH=$(LIBTORCH) PY=$(PY) CUDA_HEADERS=$(CUDA_HEADERS)" | cmp -s - $(TORCH_KEY) || echo "LIBTORCH=$(LIBTORCH) PY=$(PY) CUDA_HEADERS=$(CUDA_HEADERS)" > $(TORCH_KEY)))
+TORCH_KEY_TEXT := LIBTORCH=$(LIBTORCH) PY=$(PY) CUDA_HEADERS=$(CUDA_HEADERS)
+$(shell mkdir -p $(BUILD) && (echo "$(TORCH_KEY_TEXT)" | cmp -s - $(TORCH_KEY) || echo "$(TORCH_KEY_TEXT)" > $(TORCH_KEY)))
 
 GOTORCH_MOD := github.com/wangkuiyi/gotorch
 GOTORCH_DIR = $(shell $(GO) list -m -f '{{.Dir}}' $(GOTORCH_MOD))
