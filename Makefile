@@ -162,23 +162,17 @@ torch_make = $(MAKE) $$(scripts/torch-venv.sh $(TORCH) $(TORCH_VENV)) BUILD=$(TO
 torch-venv:
 	scripts/torch-venv.sh $(TORCH) $(TORCH_VENV)
 
-# Training is not yet bit for bit repeatable on torch 2.11 with AVX-512 (the
-# same seed, run twice or resumed, drifts in the last bits: issues 20 and
-# 21 stay open on it). These two tests run on Debian's libtorch in make test
-# and are skipped here until then; the rest of train's tests run.
-TORCH_SKIP := ^(TestKilledTrainingResumesIdentically|TestMethodTrainingRepeats)$$
 test-torch:
-	$(torch_make) test-pkgs PKGS="$(TORCH_PKGS)" SKIP='$(TORCH_SKIP)' CROSS_MODELS=$(BUILD)/models
+	$(torch_make) test-pkgs PKGS="$(TORCH_PKGS)" CROSS_MODELS=$(BUILD)/models
 	$(MAKE) test-cross CROSS_MODELS=$(TORCH_BUILD)/models
 
 torch-test-all:
 	$(torch_make) test
 
-# Some packages' tests on the current build (less the tests matching SKIP),
-# and the version report; CROSS_MODELS (another PyTorch's exports) for
-# TestModelsFromAnotherPyTorch.
+# Some packages' tests on the current build, and the version report;
+# CROSS_MODELS (another PyTorch's exports) for TestModelsFromAnotherPyTorch.
 test-pkgs: binary models
-	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -timeout 30m $(if $(SKIP),-skip '$(SKIP)') $(PKGS)
+	SMOOTHADV_CROSS_MODELS=$(CROSS_MODELS) $(GO) test -timeout 30m $(PKGS)
 	$(GO) test -run '^TestVersion$$' -v ./cmd/smoothadv
 
 # The current build on the models another PyTorch exported (CROSS_MODELS):

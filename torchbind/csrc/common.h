@@ -21,7 +21,8 @@ inline char *dup_message(const char *msg) {
 
 // sync_threads gives the calling OS thread the intra-op thread count that
 // tb_set_num_threads last set for the process (ops.cc). libtorch applies
-// at::set_num_threads to the calling thread and to threads that have not
+// at::set_num_threads (OpenMP's count, and MKL's where it has MKL) to the
+// calling thread and to threads that have not
 // yet run a parallel op; a thread that has keeps its old count. Go runs a
 // goroutine's calls on whichever OS thread is free, so without this the
 // count, and with it the order of float sums, would change with the

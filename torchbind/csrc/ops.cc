@@ -10,6 +10,10 @@ using namespace torchbind;
 // OpenMP's own setter, weak: it is there when libtorch brought an OpenMP
 // runtime (GNU or Intel), and null otherwise.
 extern "C" void omp_set_num_threads(int) __attribute__((weak));
+// MKL keeps a count of its own per thread (PyPI's torch links MKL for BLAS;
+// Debian's uses OpenBLAS and has none): at::set_num_threads sets it for the
+// calling thread only, and MKL's GEMMs split their sums by it.
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));  // the C entry (lowercase is Fortran's, by reference)
 
 namespace {
 // The count tb_set_num_threads set for the process (0: libtorch's own), and
@@ -20,6 +24,13 @@ std::atomic<uint64_t> generation{0};
 thread_local uint64_t thread_generation = 0;
 thread_local int pinned = 0;
 thread_local int before_pinned = 0;  // the thread's count when pinned
+
+// setThreadCount sets the calling thread's OpenMP (and MKL) thread count.
+void setThreadCount(int n) {
+  omp_set_num_threads(n);
+  if (MKL_Set_Num_Threads_Local != nullptr) MKL_Set_Num_Threads_Local(n);
+}
+
 }  // namespace
 
 namespace torchbind {
@@ -31,7 +42,7 @@ void sync_threads() {
   int n = process_threads.load();
   if (n > 0 && omp_set_num_threads != nullptr) {
     (void)at::get_num_threads();  // libtorch's lazy initialisation first, as above
-    omp_set_num_threads(n);
+    setThreadCount(n);
   }
   thread_generation = g;
 }
@@ -319,9 +330,9 @@ tb_error tb_set_thread_threads(int n) {
       // initialisation, which its first parallel call would otherwise
       // apply over ours.
       if (pinned == 0) before_pinned = at::get_num_threads();
-      omp_set_num_threads(n);
+      setThreadCount(n);
     } else if (pinned > 0) {
-      omp_set_num_threads(before_pinned);
+      setThreadCount(before_pinned);
       thread_generation = 0;  // and the process's count at the next call, if set
     }
     pinned = n;
