@@ -156,7 +156,7 @@ test: binary models
 TORCH ?= 2.11.0
 TORCH_VENV ?= $(HOME)/.cache/smoothadv/torch-$(TORCH)
 TORCH_BUILD := $(ROOT)/build/torch-$(TORCH)
-TORCH_PKGS := ./torchbind ./smoothadv/models ./smoothadv/dist ./smoothadv/smoothing ./smoothadv/train ./smoothadv/experiment
+TORCH_PKGS := ./torchbind ./smoothadv/models ./smoothadv/dist ./smoothadv/smoothing ./smoothadv/train ./smoothadv/experiment ./smoothadv/experiment/libtorch
 torch_make = $(MAKE) $$(scripts/torch-venv.sh $(TORCH) $(TORCH_VENV)) BUILD=$(TORCH_BUILD) BIN=$(TORCH_BUILD)/bin
 
 torch-venv:

@@ -67,6 +67,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify/stats"
 )
 
@@ -166,8 +167,8 @@ func (p CertifyParams) Validate() error {
 	if !(p.Alpha > 0 && p.Alpha < 1) {
 		return fmt.Errorf("certify: need 0 < alpha < 1, got %v", p.Alpha)
 	}
-	if !(p.Sigma > 0) {
-		return fmt.Errorf("certify: need sigma > 0, got %v", p.Sigma)
+	if err := noiselevel.CheckCertify(p.Sigma); err != nil {
+		return fmt.Errorf("certify: sigma %w", err)
 	}
 	if p.Radius != "" && p.Radius != RadiusPA && p.Radius != RadiusPB {
 		return fmt.Errorf("certify: radius rule %q: want %s (the reference's) or %s", p.Radius, RadiusPA, RadiusPB)

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

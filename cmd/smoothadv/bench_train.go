@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smoothadv/smoothadv/smoothadv/bench"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 func newBenchTrainCmd() *cobra.Command {
@@ -42,8 +42,8 @@ func newBenchTrainCmd() *cobra.Command {
 	fs.Float64Var(&o.LR, "lr", 0.1, "SGD's learning rate (momentum 0.9 and weight decay 1e-4, as the reference's)")
 	fs.IntVar(&o.Threads, "threads", 0, "our intra-op threads (0: as smoothadv train sets them)")
 	fs.IntVar(&o.ReferenceThreads, "reference-threads", 0, "the reference's intra-op threads (0: as many as ours; -1: torch's default)")
-	fs.BoolVar(&o.ChannelsLast, "channels-last", train.Defaults().ChannelsLast, "our step with channels-last inputs (as smoothadv train by default)")
-	fs.BoolVar(&o.FrozenAttack, "frozen-attack", train.Defaults().FrozenAttack, "our attacks on a frozen copy of the model, BatchNorm folded (as smoothadv train by default)")
+	fs.BoolVar(&o.ChannelsLast, "channels-last", settings.Defaults().ChannelsLast, "our step with channels-last inputs (as smoothadv train by default)")
+	fs.BoolVar(&o.FrozenAttack, "frozen-attack", settings.Defaults().FrozenAttack, "our attacks on a frozen copy of the model, BatchNorm folded (as smoothadv train by default)")
 	fs.StringVar(&o.Python, "reference", referencePython(), `python with torch to time the reference's step ("" to skip; default $SMOOTHADV_PYTHON, else Debian's)`)
 	return cmd
 }

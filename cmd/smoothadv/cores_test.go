@@ -13,7 +13,7 @@ func TestRunsOnOneCore(t *testing.T) {
 	if err != nil {
 		t.Skip("no taskset")
 	}
-	out, err := exec.Command(taskset, "-c", "0", binary, "certify", "--help").CombinedOutput()
+	out, err := exec.Command(taskset, "-c", "0", binary(t), "certify", "--help").CombinedOutput()
 	if err != nil {
 		t.Fatalf("on one core: %v\n%s", err, out)
 	}

@@ -35,7 +35,7 @@ func startJob(t *testing.T, world int, args func(rank int) []string) *job {
 	l.Close()
 	j := &job{}
 	for r := range world {
-		cmd := exec.Command(binary, args(r)...)
+		cmd := exec.Command(binary(t), args(r)...)
 		cmd.Env = append(os.Environ(), "RANK="+strconv.Itoa(r), "LOCAL_RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(world),
 			"LOCAL_WORLD_SIZE="+strconv.Itoa(world), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port),
 			"SMOOTHADV_DIST_TIMEOUT=60s")
@@ -123,7 +123,7 @@ func logRows(t *testing.T, dir string) []string {
 func TestTrainInTwoProcesses(t *testing.T) {
 	tmp := t.TempDir()
 	alone, pair := filepath.Join(tmp, "alone"), filepath.Join(tmp, "pair")
-	smoothadv(t, trainArgs(alone, 1)...)
+	runBinary(t, trainArgs(alone, 1)...)
 	j := startJob(t, 2, func(int) []string { return trainArgs(pair, 1) })
 	for r, err := range j.wait(t, 2*time.Minute) {
 		if err != nil {
@@ -154,8 +154,8 @@ func TestTrainInTwoProcesses(t *testing.T) {
 	}
 
 	whole := filepath.Join(tmp, "whole")
-	smoothadv(t, trainArgs(whole, 2)...)
-	smoothadv(t, trainArgs(pair, 2, "--resume")...)
+	runBinary(t, trainArgs(whole, 2)...)
+	runBinary(t, trainArgs(pair, 2, "--resume")...)
 	j = startJob(t, 2, func(int) []string { return trainArgs(alone, 2, "--resume") })
 	for r, err := range j.wait(t, 2*time.Minute) {
 		if err != nil {

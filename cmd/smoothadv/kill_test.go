@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,70 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/smoothadv/smoothadv/smoothadv/models"
 )
-
-// binary is the smoothadv command built from this source for the tests.
-var binary string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "smoothadv-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "smoothadv")
-	// The binary lives outside bin/, so tell it where `make models` put the
-	// architectures.
-	models, err := filepath.Abs(testenv.ModelsDir())
-	if err == nil {
-		err = os.Setenv("SMOOTHADV_MODELS", models)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building smoothadv: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// fashionModel saves an untrained fashion_cnn (seed 3) as a TorchScript
-// file with our metadata. Under sigma 1 its noisy predictions spread over
-// several classes, so every radius depends on the noise drawn.
-func fashionModel(t *testing.T) string {
-	t.Helper()
-	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	path := filepath.Join(t.TempDir(), "model.pt")
-	if err := m.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// certifyArgs certifies 20 Fashion-MNIST test images.
-func certifyArgs(model, out string, extra ...string) []string {
-	return append([]string{"certify", "fashion-mnist", model, "1.0", out,
-		"--N0", "50", "--N", "600", "--skip", "500", "--batch", "200", "--seed", "7", "--device", "cpu"}, extra...)
-}
-
-func smoothadv(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("smoothadv %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // withoutTime is a certify or predict log without its time column.
 func withoutTime(t *testing.T, path string) string {
@@ -107,7 +43,7 @@ func lineCount(path string) int {
 // error and output.
 func startAndSignal(t *testing.T, rng *rand.Rand, out string, lines int, sig syscall.Signal, args []string) (error, string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(binary(t), args...)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
@@ -138,12 +74,12 @@ func startAndSignal(t *testing.T, rng *rand.Rand, out string, lines int, sig sys
 
 // uninterrupted certifies in one piece into a new folder and returns the
 // model, the folder and the log without its time column.
-func uninterrupted(t *testing.T) (model, dir, log string) {
+func uninterrupted(t *testing.T, run func(*testing.T, ...string) string) (model, dir, log string) {
 	t.Helper()
 	model = fashionModel(t)
 	dir = t.TempDir()
 	whole := filepath.Join(dir, "whole.tsv")
-	smoothadv(t, certifyArgs(model, whole)...)
+	run(t, certifyArgs(model, whole)...)
 	if n := lineCount(whole); n != 21 {
 		t.Fatalf("uninterrupted log has %d lines, want 21", n)
 	}
@@ -155,7 +91,7 @@ func uninterrupted(t *testing.T) (model, dir, log string) {
 // compares the finished log with an uninterrupted run: every line present
 // once, identical but for the time column.
 func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
-	model, dir, want := uninterrupted(t)
+	model, dir, want := uninterrupted(t, runBinary)
 
 	rng := rand.New(rand.NewPCG(11, 12))
 	out := filepath.Join(dir, "killed.tsv")
@@ -167,7 +103,7 @@ func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
 			t.Fatalf("killed run: %v", err)
 		}
 	}
-	smoothadv(t, args...)
+	runBinary(t, args...)
 	if got := withoutTime(t, out); got != want {
 		t.Errorf("killed and resumed 4 times:\n%s\nuninterrupted:\n%s", got, want)
 	}
@@ -177,7 +113,7 @@ func TestCertifyKilledAndResumedIsIdentical(t *testing.T) {
 // eviction) stops between examples with exit 143 and only complete lines;
 // the resumed log equals an uninterrupted run.
 func TestCertifySIGTERMStopsCleanly(t *testing.T) {
-	model, dir, want := uninterrupted(t)
+	model, dir, want := uninterrupted(t, runBinary)
 
 	out := filepath.Join(dir, "stopped.tsv")
 	args := certifyArgs(model, out, "--group", "1")
@@ -193,26 +129,9 @@ func TestCertifySIGTERMStopsCleanly(t *testing.T) {
 	if len(b) == 0 || b[len(b)-1] != '\n' || lineCount(out) >= 21 {
 		t.Fatalf("after SIGTERM the log is torn or complete:\n%s", b)
 	}
-	smoothadv(t, append(args, "--resume")...)
+	runBinary(t, append(args, "--resume")...)
 	if got := withoutTime(t, out); got != want {
 		t.Errorf("stopped and resumed:\n%s\nuninterrupted:\n%s", got, want)
-	}
-}
-
-// TestShardedCertifyMergesToTheWholeRun: three shards merged give the
-// lines of the one-piece run.
-func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
-	model, dir, want := uninterrupted(t)
-	var shards []string
-	for i := range 3 {
-		shard := filepath.Join(dir, fmt.Sprintf("shard%d.tsv", i))
-		smoothadv(t, certifyArgs(model, shard, "--shard", fmt.Sprintf("%d/3", i), "--workers", "1")...)
-		shards = append(shards, shard)
-	}
-	merged := filepath.Join(dir, "merged.tsv")
-	smoothadv(t, append([]string{"merge", merged}, shards...)...)
-	if got := withoutTime(t, merged); got != want {
-		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
 	}
 }
 
@@ -237,7 +156,7 @@ func TestTrainSIGTERMStopsCleanly(t *testing.T) {
 	if n := lineCount(log) - 1; n >= 3 {
 		args[5] = fmt.Sprint(n + 1)
 	}
-	smoothadv(t, append(args, "--resume")...)
+	runBinary(t, append(args, "--resume")...)
 	b, _ = os.ReadFile(log)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")[1:]
 	for i, l := range lines {

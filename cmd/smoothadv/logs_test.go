@@ -4,11 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -16,20 +13,9 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/internal/filetest"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 )
-
-// refused runs smoothadv, which must exit with status 1, and returns what
-// it printed.
-func refused(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("smoothadv %s: %v, want exit status 1\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // fourImages certifies Fashion-MNIST test images 0, 500, 1000 and 1500.
 func fourImages(model, out string, extra ...string) []string {
@@ -281,4 +267,21 @@ func TestPredictResumeRefusesOtherAttack(t *testing.T) {
 		t.Errorf("refused resume changed files")
 	}
 	smoothadv(t, args("--resume", "--workers", "1")...)
+}
+
+// TestShardedCertifyMergesToTheWholeRun: three shards merged give the
+// lines of the one-piece run.
+func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
+	model, dir, want := uninterrupted(t, smoothadv)
+	var shards []string
+	for i := range 3 {
+		shard := filepath.Join(dir, fmt.Sprintf("shard%d.tsv", i))
+		smoothadv(t, certifyArgs(model, shard, "--shard", fmt.Sprintf("%d/3", i), "--workers", "1")...)
+		shards = append(shards, shard)
+	}
+	merged := filepath.Join(dir, "merged.tsv")
+	smoothadv(t, append([]string{"merge", merged}, shards...)...)
+	if got := withoutTime(t, merged); got != want {
+		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,11 +32,21 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// execute runs the command line args (without the program's name),
+// printing to stdout and stderr; tests call it in-process.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	stopOnSignals(cancel)
-	err := newRootCmd().ExecuteContext(ctx)
+	err := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if err == nil {
 		return
 	}

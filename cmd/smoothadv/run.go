@@ -8,6 +8,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
+	"github.com/smoothadv/smoothadv/smoothadv/experiment/libtorch"
 )
 
 // runOptions are the run command's flags.
@@ -68,7 +69,7 @@ func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
 		return e.Plan(stdout, o.out)
 	}
 	return inJob(func(g *dist.Group) error {
-		return e.Run(ctx, experiment.Options{Out: o.out, Only: only, Log: stdout, Group: g})
+		return e.Run(ctx, experiment.Options{Out: o.out, Only: only, Log: stdout, Worker: libtorch.Worker{Group: g}})
 	})
 }
 

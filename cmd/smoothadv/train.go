@@ -10,10 +10,11 @@ import (
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 func newTrainCmd() *cobra.Command {
-	cfg := train.Defaults()
+	cfg := settings.Defaults()
 	var mf modelFlags
 	var gpu, experimentFile, out, cpuProfile string
 	cmd := &cobra.Command{

@@ -6,15 +6,15 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // addMethodFlags registers --method and the knobs of the methods after
 // SmoothAdv. A knob whose reference name collides with a flag of
 // train_pgd.py or of another method carries its method's name, as they all
 // do here for one rule: --macer-gamma is not the learning rate's --gamma.
-func addMethodFlags(fs *pflag.FlagSet, cfg *train.Config) {
-	fs.StringVar(&cfg.Method, "method", cfg.Method, fmt.Sprintf("training method: %s (--adv-training is smoothadv; consistency with --adv-training trains on SmoothAdv's attack)", strings.Join(train.Methods, ", ")))
+func addMethodFlags(fs *pflag.FlagSet, cfg *settings.Config) {
+	fs.StringVar(&cfg.Method, "method", cfg.Method, fmt.Sprintf("training method: %s (--adv-training is smoothadv; consistency with --adv-training trains on SmoothAdv's attack)", strings.Join(settings.Methods, ", ")))
 	fs.Float64Var(&cfg.MACERLambda, "macer-lbd", cfg.MACERLambda, "MACER: weight of the robustness loss (its --lbd)")
 	fs.Float64Var(&cfg.MACERGamma, "macer-gamma", cfg.MACERGamma, "MACER: hinge on the radius gap (its --gamma)")
 	fs.Float64Var(&cfg.MACERBeta, "macer-beta", cfg.MACERBeta, "MACER: inverse softmax temperature of the robustness loss (its --beta)")

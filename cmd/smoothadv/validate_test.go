@@ -1,13 +1,14 @@
 package main
 
 import (
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"github.com/smoothadv/smoothadv/smoothadv/models/modelstest"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -49,7 +50,7 @@ func savedModel(t *testing.T, arch string, opt models.Options) string {
 func TestBadInputRefusedBeforeWriting(t *testing.T) {
 	model := fashionModel(t)
 	cifar := savedModel(t, "cifar_resnet20", models.Options{})
-	center := savedModel(t, "fashion_cnn", models.Options{Normalization: models.Center})
+	center := savedModel(t, "fashion_cnn", models.Options{Normalization: inputlayer.Center})
 	dir := t.TempDir()
 	out := filepath.Join(dir, "certify.tsv")
 	_, noGPU := torchbind.ResolveDevice("cuda:99")

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
@@ -43,6 +44,9 @@ type Options struct {
 // check refuses options that cannot make a benchmark. Sigma 0 is allowed:
 // timing without noise is a fair question.
 func (o Options) check() error {
+	if err := noiselevel.Check(o.Sigma); err != nil {
+		return fmt.Errorf("bench: sigma %w", err)
+	}
 	switch {
 	case o.Images < 1:
 		return fmt.Errorf("bench: images %d, want >= 1", o.Images)
@@ -50,8 +54,6 @@ func (o Options) check() error {
 		return fmt.Errorf("bench: N0 %d and N %d, want >= 1", o.N0, o.N)
 	case o.Batch < 1:
 		return fmt.Errorf("bench: batch %d, want >= 1", o.Batch)
-	case !(o.Sigma >= 0 && o.Sigma <= models.MaxNoiseSD):
-		return fmt.Errorf("bench: sigma %v, want a number in [0, %g] (images lie in [0, 1])", o.Sigma, models.MaxNoiseSD)
 	case o.Workers < 0:
 		return fmt.Errorf("bench: workers %d, want >= 0 (0: one per CPU core on cpu, 1 on cuda)", o.Workers)
 	}

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -53,13 +55,16 @@ type TrainOptions struct {
 	// stays as train_pgd.py has it).
 	ChannelsLast bool
 	// FrozenAttack attacks a frozen copy of our model
-	// (train.Config.FrozenAttack).
+	// (settings.Config.FrozenAttack).
 	FrozenAttack bool
 	// Python runs the reference's step with this interpreter ("" skips it).
 	Python string
 }
 
 func (o TrainOptions) check() ([]TrainConfig, error) {
+	if err := noiselevel.Check(o.NoiseSD); err != nil {
+		return nil, fmt.Errorf("bench: noise sd %w", err)
+	}
 	switch {
 	case o.Batch < 1:
 		return nil, fmt.Errorf("bench: batch %d, want >= 1", o.Batch)
@@ -67,8 +72,6 @@ func (o TrainOptions) check() ([]TrainConfig, error) {
 		return nil, fmt.Errorf("bench: steps %d, want >= 1", o.Steps)
 	case o.Warmup < 1:
 		return nil, fmt.Errorf("bench: warm-up steps %d, want >= 1 (the first batch's loss is read there)", o.Warmup)
-	case !(o.NoiseSD >= 0 && o.NoiseSD <= models.MaxNoiseSD):
-		return nil, fmt.Errorf("bench: noise sd %v, want a number in [0, %g] (images lie in [0, 1])", o.NoiseSD, models.MaxNoiseSD)
 	case !(o.Epsilon > 0 && o.Epsilon < 1e6):
 		return nil, fmt.Errorf("bench: epsilon %v, want a number in (0, 1e6) (units of 1/256)", o.Epsilon)
 	case !(o.LR > 0 && o.LR < 1e6):
@@ -211,8 +214,8 @@ func writeBatch(dir string, b *data.Batch) (batchFiles, error) {
 	return f, nil
 }
 
-func (o TrainOptions) trainConfig(c TrainConfig) train.Config {
-	cfg := train.Defaults()
+func (o TrainOptions) trainConfig(c TrainConfig) settings.Config {
+	cfg := settings.Defaults()
 	cfg.Batch, cfg.LR, cfg.NoiseSD, cfg.NumNoiseVec, cfg.Seed = o.Batch, o.LR, o.NoiseSD, c.NoiseVecs, 1
 	cfg.ChannelsLast, cfg.FrozenAttack = o.ChannelsLast, o.FrozenAttack
 	if c.AttackSteps > 0 {

@@ -38,7 +38,7 @@ func (x *runner) analyze(r Run) error {
 		fmt.Fprintf(x.log, "  analyze: not certified yet (%d/%d examples), skipped\n", done, total)
 		return nil
 	}
-	log, err := analysis.ReadCertifyLog(r.certifyLog(x.dir))
+	log, err := analysis.ReadCertifyLog(r.CertifyLog(x.dir))
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (x *runner) analyze(r Run) error {
 		if err := table.Write(&b, analysis.Format(f)); err != nil {
 			return err
 		}
-		if err := atomicfile.Write(filepath.Join(r.dir(x.dir), accuracyTable+extensions[analysis.Format(f)]), b.Bytes()); err != nil {
+		if err := atomicfile.Write(filepath.Join(r.Dir(x.dir), accuracyTable+extensions[analysis.Format(f)]), b.Bytes()); err != nil {
 			return err
 		}
 	}
@@ -75,7 +75,7 @@ func (x *runner) analyzeExperiment() error {
 			return fmt.Errorf("run %s: %w", r.Rel, err)
 		}
 		if done == total {
-			rel, err := filepath.Rel(x.dir, r.certifyLog(x.dir))
+			rel, err := filepath.Rel(x.dir, r.CertifyLog(x.dir))
 			if err != nil {
 				return err
 			}
@@ -144,13 +144,13 @@ func (e *Experiment) Plan(w io.Writer, out string) error {
 				trained += ", no checkpoint"
 			}
 		}
-		fmt.Fprintf(w, "        train    %s  (%s)\n", r.trainDir(x.dir), trained)
+		fmt.Fprintf(w, "        train    %s  (%s)\n", r.TrainDir(x.dir), trained)
 		if done, total, err := x.certifyProgress(r); err != nil {
 			certified = "? examples: " + err.Error()
 		} else {
 			certified = fmt.Sprintf("%d/%d examples", done, total)
 		}
-		fmt.Fprintf(w, "        certify  %s  (%s; N0=%d N=%d alpha=%v sigma=%v)\n", r.certifyLog(x.dir), certified, ct.N0, ct.N, ct.Alpha, r.Sigma())
+		fmt.Fprintf(w, "        certify  %s  (%s; N0=%d N=%d alpha=%v sigma=%v)\n", r.CertifyLog(x.dir), certified, ct.N0, ct.N, ct.Alpha, r.Sigma())
 	}
 	return nil
 }

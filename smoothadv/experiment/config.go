@@ -10,7 +10,7 @@
 //	model:
 //	  arch: fashion_cnn
 //	  normalization: ""                # normalize, center or none; default: the architecture's
-//	training:                          # every knob of train.Config, under the reference's names
+//	training:                          # every knob of settings.Config, under the reference's names
 //	  epochs: 3
 //	  noise_sd: 0.25
 //	  adv_training: true
@@ -42,7 +42,7 @@
 // repeats an earlier one is dropped.
 //
 // Decoding is strict: an unknown key, a value of the wrong type and every
-// invalid setting are reported together. Defaults are train.Defaults(), the
+// invalid setting are reported together. Defaults are settings.Defaults(), the
 // reference's certify defaults (CertifyDefaults) and AnalysisDefaults.
 // Relative paths in the file (data_dir, pretrained_model, unlabelled_path)
 // are relative to the file's folder.
@@ -82,7 +82,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,10 +89,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
+	"github.com/smoothadv/smoothadv/internal/devicename"
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
-	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
-	"github.com/smoothadv/smoothadv/torchbind"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // Version is the only experiment file version this package reads.
@@ -101,14 +100,14 @@ const Version = 1
 
 // Config is an experiment file.
 type Config struct {
-	Version       int           `yaml:"version"`
-	Name          string        `yaml:"name"`
-	Data          Data          `yaml:"data"`
-	Model         Model         `yaml:"model"`
-	Training      train.Config  `yaml:"training"`
-	Certification Certification `yaml:"certification"`
-	Analysis      Analysis      `yaml:"analysis"`
-	Grid          yaml.Node     `yaml:"grid,omitempty"`
+	Version       int             `yaml:"version"`
+	Name          string          `yaml:"name"`
+	Data          Data            `yaml:"data"`
+	Model         Model           `yaml:"model"`
+	Training      settings.Config `yaml:"training"`
+	Certification Certification   `yaml:"certification"`
+	Analysis      Analysis        `yaml:"analysis"`
+	Grid          yaml.Node       `yaml:"grid,omitempty"`
 }
 
 // Data says which dataset to train and certify on.
@@ -120,7 +119,7 @@ type Data struct {
 // Model says which architecture to train.
 type Model struct {
 	Arch          string `yaml:"arch"`
-	Normalization string `yaml:"normalization,omitempty"` // models.Normalize, models.Center or models.None
+	Normalization string `yaml:"normalization,omitempty"` // inputlayer.Normalize, inputlayer.Center or inputlayer.None
 }
 
 // Certification is how each trained model is certified.
@@ -161,7 +160,7 @@ func AnalysisDefaults() Analysis {
 
 // defaults is what an experiment file starts from before it is decoded.
 func defaults() Config {
-	return Config{Training: train.Defaults(), Certification: CertifyDefaults(), Analysis: AnalysisDefaults()}
+	return Config{Training: settings.Defaults(), Certification: CertifyDefaults(), Analysis: AnalysisDefaults()}
 }
 
 // Experiment is a loaded experiment: the file with its defaults filled in,
@@ -227,7 +226,7 @@ func yamlProblems(err *yaml.TypeError) []string {
 		"in type experiment.Config", "at the top level",
 		"in type experiment.Data", "in data",
 		"in type experiment.Model", "in model",
-		"in type train.Config", "in training",
+		"in type settings.Config", "in training",
 		"in type experiment.Certification", "in certification",
 		"in type experiment.Analysis", "in analysis",
 	)
@@ -282,7 +281,7 @@ func (c *Config) checkExperiment() []string {
 		bad("name: %q, want letters, digits, '.', '_' or '-' (it names the experiment's folder)", c.Name)
 	}
 	for _, key := range slices.Sorted(maps.Keys(ownedByRunner)) {
-		if !fieldByTag(reflect.ValueOf(c.Training), key).IsZero() {
+		if !c.Training.Knob(key).IsZero() {
 			bad("training.%s: %s; remove it", key, ownedByRunner[key])
 		}
 	}
@@ -304,18 +303,18 @@ func (c *Config) checkExperiment() []string {
 
 // resolve fills in the defaults that depend on other settings: sigma is
 // the training noise, the certification device the training device, and
-// the method agrees with adv_training (train.Config.Resolved). A run
+// the method agrees with adv_training (settings.Config.Resolved). A run
 // without adversarial training does not use the attack knobs, nor a run
 // the knobs of other methods; they are set to base's, so that runs that
 // differ only in them are one run.
 func (c *Config) resolve(base Config) {
 	c.Training = c.Training.Resolved()
-	for method, keys := range train.MethodKnobs {
+	for method, keys := range settings.MethodKnobs {
 		if method == c.Training.Method {
 			continue
 		}
 		for _, key := range keys {
-			fieldByTag(reflect.ValueOf(&c.Training).Elem(), key).Set(fieldByTag(reflect.ValueOf(base.Training), key))
+			c.Training.Knob(key).Set(base.Training.Knob(key))
 		}
 	}
 	if c.Certification.Sigma == nil {
@@ -326,14 +325,11 @@ func (c *Config) resolve(base Config) {
 		c.Certification.Device = c.Training.Device
 	}
 	if !c.Training.AdvTraining {
-		t, b := &c.Training, base.Training
-		t.Attack, t.Epsilon, t.NumSteps, t.Warmup = b.Attack, b.Epsilon, b.NumSteps, b.Warmup
-		t.NoGradAttack, t.InitNormDDN, t.GammaDDN = b.NoGradAttack, b.InitNormDDN, b.GammaDDN
+		for _, key := range settings.AttackKnobs {
+			c.Training.Knob(key).Set(base.Training.Knob(key))
+		}
 	}
 }
-
-// attackOnly are the training knobs that only adversarial training uses.
-var attackOnly = []string{"attack", "epsilon", "num_steps", "warmup", "no_grad_attack", "init_norm_ddn", "gamma_ddn"}
 
 // checkRun lists the problems of one resolved run's settings.
 func (c *Config) checkRun() []string {
@@ -350,10 +346,10 @@ func (c *Config) checkRun() []string {
 	// trainProblems reports model.normalization and training.device too.
 	problems = append(problems, trainProblems(c.trainConfig("run"))...)
 	ct := c.Certification
-	if err := smoothing.CheckSigma(*ct.Sigma); err != nil {
-		bad("certification.%v (it defaults to training.noise_sd)", err)
+	if err := noiselevel.CheckCertify(*ct.Sigma); err != nil {
+		bad("certification.sigma %v (it defaults to training.noise_sd)", err)
 	}
-	if err := torchbind.CheckDeviceName(ct.Device); err != nil {
+	if err := devicename.Check(ct.Device); err != nil {
 		bad("certification.device: %v", err)
 	}
 	if ct.N0 < 1 {
@@ -384,7 +380,7 @@ func (c *Config) checkRun() []string {
 }
 
 // trainConfig is the run's training configuration, training into outDir.
-func (c *Config) trainConfig(outDir string) train.Config {
+func (c *Config) trainConfig(outDir string) settings.Config {
 	t := c.Training
 	t.Dataset, t.DataDir = c.Data.Dataset, c.Data.DataDir
 	t.Arch, t.Normalization = c.Model.Arch, c.Model.Normalization
@@ -392,46 +388,24 @@ func (c *Config) trainConfig(outDir string) train.Config {
 	return t
 }
 
-// trainProblems are train.Config.Validate's problems, each under the name
-// the experiment file gives its knob. train's messages start with the knob's
-// key; one that does not is put under training.
-func trainProblems(cfg train.Config) []string {
-	err := cfg.Validate()
-	if err == nil {
-		return nil
-	}
-	errs := []error{err}
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	}
+// trainProblems are the training settings' problems, each under the name
+// the experiment file gives its knob.
+func trainProblems(cfg settings.Config) []string {
 	where := map[string]string{"dataset": "data.dataset", "data_dir": "data.data_dir", "arch": "model.arch", "normalization": "model.normalization"}
 	var out []string
-	for _, e := range errs {
-		msg := e.Error()
-		key, rest, ok := strings.Cut(msg, ": ")
+	for _, p := range cfg.Problems() {
 		switch {
-		case !ok || !fieldByTag(reflect.ValueOf(cfg), key).IsValid():
-			out = append(out, "training: "+msg)
-		case key == "dataset" || key == "arch":
+		case p.Key == "":
+			out = append(out, "training: "+p.Msg)
+		case p.Key == "dataset" || p.Key == "arch":
 			// Missing; checkRun has said so under the file's name for it.
-		case where[key] != "":
-			out = append(out, where[key]+": "+rest)
+		case where[p.Key] != "":
+			out = append(out, where[p.Key]+": "+p.Msg)
 		default:
-			out = append(out, "training."+key+": "+rest)
+			out = append(out, "training."+p.Key+": "+p.Msg)
 		}
 	}
 	return out
-}
-
-// fieldByTag returns the field of struct value v whose yaml key is key, or
-// the zero Value.
-func fieldByTag(v reflect.Value, key string) reflect.Value {
-	for i := 0; i < v.NumField(); i++ {
-		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == key {
-			return v.Field(i)
-		}
-	}
-	return reflect.Value{}
 }
 
 // clone returns a copy of c that shares no memory that decoding writes to.

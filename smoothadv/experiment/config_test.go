@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // minimal is the smallest valid experiment file.
@@ -40,7 +40,7 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Fatalf("%d runs, want 1", len(e.Runs))
 	}
 	r := e.Runs[0]
-	wantTrain := train.Defaults()
+	wantTrain := settings.Defaults()
 	wantTrain.NoiseSD = 0.5
 	if !reflect.DeepEqual(r.Config.Training, wantTrain) {
 		t.Errorf("training\n got %+v\nwant %+v", r.Config.Training, wantTrain)

@@ -3,24 +3,26 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/smoothadv/dist"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/internal/testenv"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // orderedWorker is a fakeWorker that records the order of its stages.
 type orderedWorker struct {
 	fakeWorker
+	rank   int // of 2
 	events []string
 }
 
-func (w *orderedWorker) Train(ctx context.Context, cfg train.Config, out io.Writer) error {
+func (w *orderedWorker) Rank() (rank, world int) { return w.rank, 2 }
+
+func (w *orderedWorker) Train(ctx context.Context, cfg settings.Config, out io.Writer) error {
 	w.events = append(w.events, fmt.Sprint("train ", cfg.NoiseSD))
 	return w.fakeWorker.Train(ctx, cfg, out)
 }
@@ -45,9 +47,8 @@ func TestGroupTrainsEveryRunFirst(t *testing.T) {
 		{"train 0.25", "train 0.5"},
 	} {
 		out := t.TempDir()
-		w := &orderedWorker{}
-		g := dist.New(dist.Env{Rank: rank, World: 2, LocalWorld: 2}, 0)
-		if err := e.Run(context.Background(), Options{Out: out, Worker: w, Group: g}); err != nil {
+		w := &orderedWorker{rank: rank}
+		if err := e.Run(context.Background(), Options{Out: out, Worker: w}); err != nil {
 			t.Fatalf("rank %d: %v", rank, err)
 		}
 		if !slices.Equal(w.events, want) {

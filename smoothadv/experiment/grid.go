@@ -12,7 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/internal/yamlfield"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // Run is one point of an experiment's grid: one training, certified once.
@@ -28,12 +29,12 @@ type Run struct {
 // Sigma is the noise level the run is certified at.
 func (r Run) Sigma() float64 { return *r.Config.Certification.Sigma }
 
-// dir, trainDir and certifyLog are the run's folders and certify log under
+// Dir, TrainDir and CertifyLog are the run's folders and certify log under
 // the experiment folder exp; the log is named as the reference names it
 // (test/sigma_0.25).
-func (r Run) dir(exp string) string      { return filepath.Join(exp, r.Rel) }
-func (r Run) trainDir(exp string) string { return filepath.Join(exp, r.TrainRel) }
-func (r Run) certifyLog(exp string) string {
+func (r Run) Dir(exp string) string      { return filepath.Join(exp, r.Rel) }
+func (r Run) TrainDir(exp string) string { return filepath.Join(exp, r.TrainRel) }
+func (r Run) CertifyLog(exp string) string {
 	return filepath.Join(exp, r.Rel, r.Config.Certification.Split, "sigma_"+twoDecimals(r.Sigma()))
 }
 
@@ -59,7 +60,7 @@ func knob(c *Config, path string) (reflect.Value, error) {
 	if why, owned := ownedByRunner[key]; owned && section == "training" {
 		return reflect.Value{}, fmt.Errorf("%s", why)
 	}
-	f := fieldByTag(fieldByTag(reflect.ValueOf(c).Elem(), section), key)
+	f := yamlfield.ByKey(yamlfield.ByKey(reflect.ValueOf(c).Elem(), section), key)
 	if !f.IsValid() {
 		return reflect.Value{}, fmt.Errorf("%s has no knob %q", section, key)
 	}
@@ -257,10 +258,10 @@ func layout(c *Config, varied []string) (trainRel, rel string) {
 	t := c.Training
 	shown := map[string]bool{"training.method": true, "training.adv_training": true, "training.noise_sd": true}
 	var parts []string
-	if t.Method != train.Gaussian && t.Method != train.SmoothAdv {
+	if t.Method != settings.Gaussian && t.Method != settings.SmoothAdv {
 		parts = append(parts, t.Method) // macer/m16, consistency/PGD_2steps/m2/eps_64, ...
 	}
-	for method, keys := range train.MethodKnobs {
+	for method, keys := range settings.MethodKnobs {
 		for _, k := range keys {
 			shown["training."+k] = method != t.Method // reset to the base's (resolve)
 		}
@@ -272,14 +273,14 @@ func layout(c *Config, varied []string) (trainRel, rel string) {
 		for _, k := range []string{"attack", "num_steps", "num_noise_vec", "epsilon"} {
 			shown["training."+k] = true
 		}
-	case t.Method == train.Gaussian:
+	case t.Method == settings.Gaussian:
 		parts = append(parts, "gaussian")
 	default:
 		parts = append(parts, fmt.Sprintf("m%d", t.NumNoiseVec))
 		shown["training.num_noise_vec"] = true
 	}
 	if !t.AdvTraining {
-		for _, k := range attackOnly {
+		for _, k := range settings.AttackKnobs {
 			shown["training."+k] = true
 		}
 	}

@@ -99,7 +99,7 @@ func TestCertificationKnobsShareTraining(t *testing.T) {
 			t.Errorf("%s trains in %s", r.Rel, r.TrainRel)
 		}
 	}
-	if got := e.Runs[0].certifyLog("out"); got != filepath.Join("out", e.Runs[0].Rel, "test", "sigma_0.25") {
+	if got := e.Runs[0].CertifyLog("out"); got != filepath.Join("out", e.Runs[0].Rel, "test", "sigma_0.25") {
 		t.Errorf("certify log %s", got)
 	}
 }

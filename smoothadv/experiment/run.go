@@ -10,19 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
-	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
-	"github.com/smoothadv/smoothadv/smoothadv/dist"
-	"github.com/smoothadv/smoothadv/smoothadv/models"
-	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
 // Stage is one step of a run.
@@ -51,60 +47,31 @@ const (
 	ExperimentFile = "experiment.yaml" // the resolved experiment, in its folder
 	RunConfigFile  = "config.yaml"     // a run's resolved configuration, in the run's folder
 	AnalysisFile   = "analysis.yaml"   // the analysis spec over the certified runs
-	// trainHeader starts log.txt, with or without its testaccNor column.
-	trainHeader = "epoch\ttime\tlr\ttrainloss\ttestloss\ttrainacc\ttestacc"
 )
 
 // Worker does the expensive work of the train and certify stages; the
-// runner decides what is left to do. LibTorch is the one that trains and
-// certifies.
+// runner decides what is left to do. Package experiment/libtorch's is the
+// one that trains and certifies.
 type Worker interface {
-	// Train trains as cfg says, resuming from cfg.OutDir when cfg.Resume is
-	// set, and reports each epoch to out.
-	Train(ctx context.Context, cfg train.Config, out io.Writer) error
+	// Train trains as cfg says (its device as the user wrote it), resuming
+	// from cfg.OutDir when cfg.Resume is set, and reports each epoch to out.
+	Train(ctx context.Context, cfg settings.Config, out io.Writer) error
 	// Certify certifies the model file with the run's settings into the
 	// certify log, keeping the lines the log already has.
 	Certify(ctx context.Context, run Run, model, log string) error
-}
-
-// LibTorch trains with package train, as one process of Group (nil: alone),
-// and certifies with package smoothing.
-type LibTorch struct {
-	Group *dist.Group
-}
-
-// Train runs train.RunIn.
-func (w LibTorch) Train(ctx context.Context, cfg train.Config, out io.Writer) error {
-	return train.RunIn(ctx, cfg, w.Group, out)
-}
-
-// Certify runs CERTIFY on the run's selected examples, resuming the log.
-func (LibTorch) Certify(ctx context.Context, r Run, model, log string) error {
-	c := r.Config
-	ct := c.Certification
-	job, m, err := smoothing.NewJob(smoothing.JobOptions{
-		Dataset: c.Data.Dataset, DataDir: c.Data.DataDir, Split: ct.Split, Skip: ct.Skip, Max: ct.Max,
-		Model: model, Load: models.Options{Device: ct.Device, Arch: c.Model.Arch, Normalization: c.Model.Normalization},
-		Sigma: r.Sigma(), Batch: ct.Batch, Seed: ct.Seed, Workers: ct.Workers,
-		Out: log, Resume: true, Progress: progress.ForStderr("example"),
-	})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	defer job.Sampler.Close()
-	return smoothing.Certify(ctx, job, certify.CertifyParams{N0: ct.N0, N: ct.N, Alpha: ct.Alpha, Sigma: r.Sigma()})
+	// Rank places the worker's process in a data-parallel job of world
+	// processes; alone, it is rank 0 of 1.
+	Rank() (rank, world int)
 }
 
 // Options say where an experiment runs and what to do.
 type Options struct {
-	Out    string    // the results folder; the experiment's is Out/Name
-	Only   Stage     // "" runs every stage
-	Log    io.Writer // progress and tables; nil discards them
-	Worker Worker    // nil means LibTorch
-	// Group, for a process of a data-parallel job: every process trains
-	// every run together, then rank 0 alone certifies and analyses.
-	Group *dist.Group
+	Out  string    // the results folder; the experiment's is Out/Name
+	Only Stage     // "" runs every stage
+	Log  io.Writer // progress and tables; nil discards them
+	// Worker trains and certifies. In a data-parallel job every process
+	// trains every run together, then rank 0 alone certifies and analyses.
+	Worker Worker
 }
 
 // runner runs one experiment's stages.
@@ -113,7 +80,8 @@ type runner struct {
 	dir     string // the experiment's folder
 	log     io.Writer
 	worker  Worker
-	group   *dist.Group
+	leader  bool                        // rank 0, or alone: writes the experiment's files, certifies and analyses
+	group   bool                        // one of several processes of a data-parallel job
 	lengths map[[3]string]datasetLength // by dataset, data folder, split
 }
 
@@ -124,12 +92,14 @@ type datasetLength struct {
 }
 
 func newRunner(e *Experiment, o Options) *runner {
-	x := &runner{exp: e, dir: filepath.Join(o.Out, e.Config.Name), log: o.Log, worker: o.Worker, group: o.Group, lengths: map[[3]string]datasetLength{}}
-	if x.log == nil || !x.group.Leader() {
-		x.log = io.Discard
+	rank, world := 0, 1 // a plan has no worker
+	if o.Worker != nil {
+		rank, world = o.Worker.Rank()
 	}
-	if x.worker == nil {
-		x.worker = LibTorch{Group: o.Group}
+	x := &runner{exp: e, dir: filepath.Join(o.Out, e.Config.Name), log: o.Log, worker: o.Worker,
+		leader: rank == 0, group: world > 1, lengths: map[[3]string]datasetLength{}}
+	if x.log == nil || !x.leader {
+		x.log = io.Discard
 	}
 	return x
 }
@@ -138,8 +108,11 @@ func newRunner(e *Experiment, o Options) *runner {
 // done and resuming what was cut short, then analyses the experiment: a
 // table over the runs, their upper envelope and a plot.
 func (e *Experiment) Run(ctx context.Context, o Options) error {
+	if o.Worker == nil {
+		return errors.New("experiment: no worker to train and certify")
+	}
 	x := newRunner(e, o)
-	if x.group.Leader() {
+	if x.leader {
 		if err := os.MkdirAll(x.dir, 0o755); err != nil {
 			return err
 		}
@@ -147,7 +120,7 @@ func (e *Experiment) Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if x.group != nil {
+	if x.group {
 		// Certifying between trainings would keep the other processes
 		// waiting (past the group's timeout): every run is trained first.
 		if o.Only == "" || o.Only == Train {
@@ -155,7 +128,7 @@ func (e *Experiment) Run(ctx context.Context, o Options) error {
 				return err
 			}
 		}
-		if !x.group.Leader() || o.Only == Train {
+		if !x.leader || o.Only == Train {
 			return nil
 		}
 	}
@@ -222,10 +195,7 @@ func (x *runner) train(ctx context.Context, r Run) error {
 		fmt.Fprintf(x.log, "  train: done (%d/%d epochs), skipped\n", done, epochs)
 		return nil
 	}
-	cfg := r.Config.trainConfig(r.trainDir(x.dir))
-	if cfg.Device, err = x.group.Device(cfg.Device); err != nil {
-		return err
-	}
+	cfg := r.Config.trainConfig(r.TrainDir(x.dir))
 	cfg.Resume = done > 0 && checkpoint
 	if cfg.Resume {
 		fmt.Fprintf(x.log, "  train: resuming after %d/%d epochs in %s\n", done, epochs, cfg.OutDir)
@@ -257,7 +227,7 @@ func (x *runner) certify(ctx context.Context, r Run) error {
 	if err != nil {
 		return err
 	}
-	path := r.certifyLog(x.dir)
+	path := r.CertifyLog(x.dir)
 	if done == total {
 		fmt.Fprintf(x.log, "  certify: done (%d/%d examples), skipped\n", done, total)
 		return nil
@@ -267,7 +237,7 @@ func (x *runner) certify(ctx context.Context, r Run) error {
 	}
 	ct := r.Config.Certification
 	fmt.Fprintf(x.log, "  certify: %d of %d examples left (N0=%d, N=%d, sigma=%v) into %s\n", total-done, total, ct.N0, ct.N, r.Sigma(), path)
-	if err := x.worker.Certify(ctx, r, filepath.Join(r.trainDir(x.dir), train.CheckpointFile), path); err != nil {
+	if err := x.worker.Certify(ctx, r, filepath.Join(r.TrainDir(x.dir), settings.CheckpointFile), path); err != nil {
 		return err
 	}
 	if done, total, err = x.certifyProgress(r); err != nil {
@@ -282,8 +252,8 @@ func (x *runner) certify(ctx context.Context, r Run) error {
 // trainProgress counts the epochs in the run's training log and says
 // whether its checkpoint is there.
 func (x *runner) trainProgress(r Run) (epochs int, checkpoint bool, err error) {
-	dir := r.trainDir(x.dir)
-	logged, err := loggedIndices(filepath.Join(dir, train.LogFile), trainHeader)
+	dir := r.TrainDir(x.dir)
+	logged, err := trainlog.Epochs(filepath.Join(dir, trainlog.File))
 	if err != nil {
 		return 0, false, err
 	}
@@ -292,7 +262,7 @@ func (x *runner) trainProgress(r Run) (epochs int, checkpoint bool, err error) {
 			epochs++
 		}
 	}
-	_, err = os.Stat(filepath.Join(dir, train.CheckpointFile))
+	_, err = os.Stat(filepath.Join(dir, settings.CheckpointFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, false, err
 	}
@@ -306,7 +276,7 @@ func (x *runner) certifyProgress(r Run) (done, total int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	logged, err := certify.ReadDone[certify.CertifyRecord](r.certifyLog(x.dir))
+	logged, err := certify.ReadDone[certify.CertifyRecord](r.CertifyLog(x.dir))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -337,43 +307,11 @@ func (x *runner) selected(c Config) ([]int, error) {
 	return certify.Selection{DatasetLen: l.n, Skip: ct.Skip, Max: ct.Max}.Indices()
 }
 
-// loggedIndices returns the integers in the first column of the complete
-// lines of the training log at path, whose first line must start with
-// header. A missing or empty file has none; a torn last line does not
-// count. (Certify logs are read by package certify.)
-func loggedIndices(path, header string) (map[int]bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(string(b), "\n")
-	lines = lines[:len(lines)-1] // a torn line, or "" after the last newline
-	if len(lines) == 0 {
-		return nil, nil
-	}
-	if !strings.HasPrefix(lines[0], header) {
-		return nil, fmt.Errorf("%s: header %q, want one starting with %q", path, lines[0], header)
-	}
-	out := map[int]bool{}
-	for n, line := range lines[1:] {
-		first, _, _ := strings.Cut(line, "\t")
-		i, err := strconv.Atoi(first)
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: first column %q is not a number", path, n+2, first)
-		}
-		out[i] = true
-	}
-	return out, nil
-}
-
 // checkRecorded fails when the run's folder holds results made with
 // settings that change results (outcome), so that a changed experiment
 // never skips or continues work done under the old settings.
 func (x *runner) checkRecorded(r Run) error {
-	path := filepath.Join(r.dir(x.dir), RunConfigFile)
+	path := filepath.Join(r.Dir(x.dir), RunConfigFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -390,7 +328,7 @@ func (x *runner) checkRecorded(r Run) error {
 	}
 	if diff := outcomeDiff(old.Runs[0].Config, r.Config); len(diff) > 0 {
 		return fmt.Errorf("%s holds results of other settings (%s); move it away or pick another output folder",
-			r.dir(x.dir), strings.Join(diff, "; "))
+			r.Dir(x.dir), strings.Join(diff, "; "))
 	}
 	return nil
 }
@@ -398,10 +336,10 @@ func (x *runner) checkRecorded(r Run) error {
 // record writes the run's resolved configuration into its folder (in a
 // group, rank 0 does).
 func (x *runner) record(r Run) error {
-	if !x.group.Leader() {
+	if !x.leader {
 		return nil
 	}
-	dir := r.dir(x.dir)
+	dir := r.Dir(x.dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

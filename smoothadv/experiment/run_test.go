@@ -3,7 +3,6 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,23 +11,25 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/internal/testenv"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
 // fakeWorker trains and certifies by writing the files the real stages
 // write, and records what it was asked to do. trainEpochs, when set, is how
 // many epochs its training gets through.
 type fakeWorker struct {
-	trains      []train.Config
+	trains      []settings.Config
 	certified   []string
 	trainEpochs int
 }
 
-func (f *fakeWorker) Train(_ context.Context, cfg train.Config, _ io.Writer) error {
+func (f *fakeWorker) Train(_ context.Context, cfg settings.Config, _ io.Writer) error {
 	f.trains = append(f.trains, cfg)
 	start := 0
 	if cfg.Resume {
-		logged, err := loggedIndices(filepath.Join(cfg.OutDir, train.LogFile), trainHeader)
+		logged, err := trainlog.Epochs(filepath.Join(cfg.OutDir, trainlog.File))
 		if err != nil {
 			return err
 		}
@@ -40,6 +41,8 @@ func (f *fakeWorker) Train(_ context.Context, cfg train.Config, _ io.Writer) err
 	}
 	return writeTrainLog(cfg.OutDir, start, end, !cfg.Resume)
 }
+
+func (f *fakeWorker) Rank() (rank, world int) { return 0, 1 }
 
 func (f *fakeWorker) Certify(_ context.Context, r Run, model, path string) error {
 	f.certified = append(f.certified, path)
@@ -73,7 +76,7 @@ func writeTrainLog(dir string, start, end int, fresh bool) error {
 	}
 	var b strings.Builder
 	if fresh {
-		b.WriteString(trainHeader + "\n")
+		b.WriteString(trainlog.Header(false) + "\n")
 	}
 	for e := start; e < end; e++ {
 		fmt.Fprintf(&b, "%d\t1.0\t0.1\t2.0\t2.0\t10.0\t10.0\n", e)
@@ -82,7 +85,7 @@ func writeTrainLog(dir string, start, end int, fresh bool) error {
 	if fresh {
 		flags |= os.O_TRUNC
 	}
-	f, err := os.OpenFile(filepath.Join(dir, train.LogFile), flags, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, trainlog.File), flags, 0o644)
 	if err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func writeTrainLog(dir string, start, end int, fresh bool) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, train.CheckpointFile), []byte("weights"), 0o644)
+	return os.WriteFile(filepath.Join(dir, settings.CheckpointFile), []byte("weights"), 0o644)
 }
 
 // twoRuns is a Fashion-MNIST experiment of two runs of two epochs, each
@@ -137,16 +140,16 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 	out := t.TempDir()
 	exp := filepath.Join(out, "two")
 	first := e.Runs[0]
-	if err := writeTrainLog(first.trainDir(exp), 0, 2, true); err != nil {
+	if err := writeTrainLog(first.TrainDir(exp), 0, 2, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(first.certifyLog(exp)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(first.CertifyLog(exp)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := (&fakeWorker{}).Certify(context.Background(), first, filepath.Join(first.trainDir(exp), train.CheckpointFile), first.certifyLog(exp)); err != nil {
+	if err := (&fakeWorker{}).Certify(context.Background(), first, filepath.Join(first.TrainDir(exp), settings.CheckpointFile), first.CertifyLog(exp)); err != nil {
 		t.Fatal(err)
 	}
-	before := read(t, first.certifyLog(exp))
+	before := read(t, first.CertifyLog(exp))
 
 	w := &fakeWorker{}
 	var log strings.Builder
@@ -154,16 +157,16 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := e.Runs[1]
-	if len(w.trains) != 1 || w.trains[0].OutDir != second.trainDir(exp) || w.trains[0].Resume {
-		t.Errorf("trainings %+v, want one fresh one in %s", w.trains, second.trainDir(exp))
+	if len(w.trains) != 1 || w.trains[0].OutDir != second.TrainDir(exp) || w.trains[0].Resume {
+		t.Errorf("trainings %+v, want one fresh one in %s", w.trains, second.TrainDir(exp))
 	}
 	if c := w.trains[0]; c.NoiseSD != 0.5 || c.Dataset != "fashion-mnist" || c.Arch != "fashion_cnn" || c.Device != "cpu" {
 		t.Errorf("training configuration %+v, want the second run's", c)
 	}
-	if len(w.certified) != 1 || w.certified[0] != second.certifyLog(exp) {
-		t.Errorf("certified %v, want %s only", w.certified, second.certifyLog(exp))
+	if len(w.certified) != 1 || w.certified[0] != second.CertifyLog(exp) {
+		t.Errorf("certified %v, want %s only", w.certified, second.CertifyLog(exp))
 	}
-	if read(t, first.certifyLog(exp)) != before {
+	if read(t, first.CertifyLog(exp)) != before {
 		t.Error("the finished certify log changed")
 	}
 	for _, want := range []string{"train: done (2/2 epochs), skipped", "certify: done (10/10 examples), skipped", "certify: 10 of 10 examples left"} {
@@ -203,14 +206,14 @@ func TestCutShortStagesResume(t *testing.T) {
 	r := e.Runs[0]
 	out := t.TempDir()
 	exp := filepath.Join(out, "two")
-	if err := writeTrainLog(r.trainDir(exp), 0, 1, true); err != nil {
+	if err := writeTrainLog(r.TrainDir(exp), 0, 1, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(r.certifyLog(exp)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.CertifyLog(exp)), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	partial := certify.CertifyHeader + "\n0\t9\t9\t0.5\t1\t0:00:01.000000\n1000\t0\t0\t0.5\t1\t0:00:01.000000\n2000\t1\t1\t0.5\t1\t0:00:01.000000\n3000\t2\t"
-	if err := os.WriteFile(r.certifyLog(exp), []byte(partial), 0o644); err != nil {
+	if err := os.WriteFile(r.CertifyLog(exp), []byte(partial), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w := &fakeWorker{}
@@ -226,7 +229,7 @@ func TestCutShortStagesResume(t *testing.T) {
 	if len(w.trains) != 1 || len(w.certified) != 1 {
 		t.Errorf("%d trainings, %d certifications, want 1 and 1", len(w.trains), len(w.certified))
 	}
-	lines := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
+	lines := strings.Split(strings.TrimSpace(read(t, r.CertifyLog(exp))), "\n")
 	if len(lines) != 11 || lines[1] != "0\t9\t9\t0.5\t1\t0:00:01.000000" {
 		t.Errorf("certify log has %d lines, want the header, the 3 kept lines and 7 new:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -236,7 +239,7 @@ func TestCutShortStagesResume(t *testing.T) {
 	if err := writeTrainLog(filepath.Join(dir, "two", r.TrainRel), 0, 1, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(dir, "two", r.TrainRel, train.CheckpointFile)); err != nil {
+	if err := os.Remove(filepath.Join(dir, "two", r.TrainRel, settings.CheckpointFile)); err != nil {
 		t.Fatal(err)
 	}
 	w = &fakeWorker{}
@@ -295,7 +298,7 @@ func TestPlan(t *testing.T) {
 	e := parse(t, twoRuns)
 	out := t.TempDir()
 	exp := filepath.Join(out, "two")
-	if err := writeTrainLog(e.Runs[1].trainDir(exp), 0, 1, true); err != nil {
+	if err := writeTrainLog(e.Runs[1].TrainDir(exp), 0, 1, true); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
@@ -306,39 +309,15 @@ func TestPlan(t *testing.T) {
 		"experiment two (test.yaml): 2 run(s) in " + exp,
 		"   1. " + filepath.Join("gaussian", "noise_0.25"),
 		"   2. " + filepath.Join("gaussian", "noise_0.50"),
-		e.Runs[0].trainDir(exp) + "  (0/2 epochs)",
-		e.Runs[1].trainDir(exp) + "  (1/2 epochs)",
-		e.Runs[1].certifyLog(exp) + "  (0/10 examples; N0=100 N=1000 alpha=0.001 sigma=0.5)",
+		e.Runs[0].TrainDir(exp) + "  (0/2 epochs)",
+		e.Runs[1].TrainDir(exp) + "  (1/2 epochs)",
+		e.Runs[1].CertifyLog(exp) + "  (0/10 examples; N0=100 N=1000 alpha=0.001 sigma=0.5)",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
 		}
 	}
-	if _, err := os.Stat(e.Runs[0].dir(exp)); err == nil {
+	if _, err := os.Stat(e.Runs[0].Dir(exp)); err == nil {
 		t.Error("Plan made a run folder")
-	}
-}
-
-func TestLoggedIndices(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	got, err := loggedIndices(write("torn", trainHeader+"\ttestaccNor\n0\ta\n1\tb\n2\t"), trainHeader)
-	if err != nil || len(got) != 2 || !got[0] || !got[1] {
-		t.Errorf("torn log: %v %v, want epochs 0 and 1", got, err)
-	}
-	if got, err := loggedIndices(filepath.Join(dir, "missing"), trainHeader); err != nil || len(got) != 0 {
-		t.Errorf("missing log: %v %v", got, err)
-	}
-	if _, err := loggedIndices(write("header", "idx\tlabel\n"), trainHeader); err == nil {
-		t.Error("wrong header: no error")
-	}
-	if _, err := loggedIndices(write("bad", trainHeader+"\nx\t1\n"), trainHeader); err == nil {
-		t.Error("bad first column: no error")
 	}
 }

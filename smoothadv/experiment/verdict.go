@@ -8,7 +8,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/compare"
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // comparisonFile holds the sentence comparing an experiment's two runs.
@@ -20,8 +20,8 @@ const (
 	gaussian  = "Gaussian augmentation"
 )
 
-var methodNames = map[string]string{train.Gaussian: gaussian, train.SmoothAdv: smoothAdv,
-	train.MACER: "MACER", train.Consistency: "Consistency", train.SmoothMix: "SmoothMix"}
+var methodNames = map[string]string{settings.Gaussian: gaussian, settings.SmoothAdv: smoothAdv,
+	settings.MACER: "MACER", settings.Consistency: "Consistency", settings.SmoothMix: "SmoothMix"}
 
 // compareProblems checks analysis.compare_at against the number of runs.
 func (a Analysis) compareProblems(runs int) []string {
@@ -48,7 +48,7 @@ type side struct {
 // method names the run's training method.
 func (r Run) method() string {
 	t := r.Config.Training
-	if t.Method == train.Consistency && t.AdvTraining {
+	if t.Method == settings.Consistency && t.AdvTraining {
 		return "Consistency (SmoothAdv)"
 	}
 	return methodNames[t.Method]
@@ -59,7 +59,7 @@ func (r Run) method() string {
 func (x *runner) compareRuns(radius float64) error {
 	var sides [2]side
 	for i, r := range x.exp.Runs {
-		log, err := analysis.ReadCertifyLog(r.certifyLog(x.dir))
+		log, err := analysis.ReadCertifyLog(r.CertifyLog(x.dir))
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,12 @@ package experiment
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 // certifyLog is a log of label-0 images: those in certified get radius 0.6,

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"archive/zip"
 	"bytes"
 	"cmp"
@@ -226,9 +227,9 @@ func (m *Model) setInputLayer(path string, c *checkpoint.Checkpoint, opt Options
 	if err != nil {
 		return err
 	}
-	unrecorded := Normalize
+	unrecorded := inputlayer.Normalize
 	if c.Net {
-		unrecorded = None
+		unrecorded = inputlayer.None
 	}
 	if err := m.restoreInputLayer(c, cmp.Or(kind, unrecorded)); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

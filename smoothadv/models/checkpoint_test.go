@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
@@ -154,7 +155,7 @@ func TestReferenceCheckpoints(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s: %v", arch, format, err)
 			}
-			if m.Meta.Arch != arch || m.Meta.Epoch != 7 || m.Meta.Normalization != Normalize {
+			if m.Meta.Arch != arch || m.Meta.Epoch != 7 || m.Meta.Normalization != inputlayer.Normalize {
 				t.Errorf("%s %s: meta %+v", arch, format, m.Meta)
 			}
 			g := fx.Archs[arch]
@@ -174,7 +175,7 @@ func TestReferenceCheckpoints(t *testing.T) {
 	t.Run("center", func(t *testing.T) {
 		path := filepath.Join(dir, "center_zip.pth.tar")
 		want := readF32(t, filepath.Join(dir, fx.Center.Logits))
-		for _, kind := range []string{Center, Normalize} {
+		for _, kind := range []string{inputlayer.Center, inputlayer.Normalize} {
 			m, err := Load(path, Options{Dir: templates, Normalization: kind})
 			if err != nil {
 				t.Fatal(err)
@@ -185,10 +186,10 @@ func TestReferenceCheckpoints(t *testing.T) {
 			}
 			d := maxAbsDiff(t, logits(t, m, dir, fx.Center), want)
 			t.Logf("InputCenterLayer net loaded as %s: max abs diff %.3g", kind, d)
-			if kind == Center && d > tolerance {
+			if kind == inputlayer.Center && d > tolerance {
 				t.Errorf("center: logits differ from PyTorch's by %g", d)
 			}
-			if kind == Center { // what smoothadv import does
+			if kind == inputlayer.Center { // what smoothadv import does
 				imported := filepath.Join(t.TempDir(), "center.pt")
 				if err := m.Save(imported); err != nil {
 					t.Fatal(err)
@@ -198,11 +199,11 @@ func TestReferenceCheckpoints(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer back.Close()
-				if d := maxAbsDiff(t, logits(t, back, dir, fx.Center), want); d > tolerance || back.Meta.Normalization != Center {
+				if d := maxAbsDiff(t, logits(t, back, dir, fx.Center), want); d > tolerance || back.Meta.Normalization != inputlayer.Center {
 					t.Errorf("imported as TorchScript: %s input layer, logits differ by %g", back.Meta.Normalization, d)
 				}
 			}
-			if kind == Normalize && d < 0.1 {
+			if kind == inputlayer.Normalize && d < 0.1 {
 				t.Errorf("the wrong input layer changes the logits by only %g", d)
 			}
 		}
@@ -220,7 +221,7 @@ func TestReferenceCheckpoints(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			if m.Meta.Arch != "cifar_resnet20" || m.Meta.Normalization != None || m.Meta.Epoch != 440 {
+			if m.Meta.Arch != "cifar_resnet20" || m.Meta.Normalization != inputlayer.None || m.Meta.Epoch != 440 {
 				t.Errorf("%s: meta %+v, want cifar_resnet20, no input layer, epoch 440", format, m.Meta)
 			}
 			d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want)
@@ -230,7 +231,7 @@ func TestReferenceCheckpoints(t *testing.T) {
 			}
 		}
 		// Behind NormalizeLayer the net sees other inputs; back to none, its own.
-		m, err := Load(filepath.Join(dir, "macer_zip.pth.tar"), Options{Dir: templates, Arch: "cifar_resnet20", Normalization: Normalize})
+		m, err := Load(filepath.Join(dir, "macer_zip.pth.tar"), Options{Dir: templates, Arch: "cifar_resnet20", Normalization: inputlayer.Normalize})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +239,7 @@ func TestReferenceCheckpoints(t *testing.T) {
 		if d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want); d < 0.1 {
 			t.Errorf("NormalizeLayer changes the MACER net's logits by only %g", d)
 		}
-		if err := m.SetNormalization(None); err != nil {
+		if err := m.SetNormalization(inputlayer.None); err != nil {
 			t.Fatal(err)
 		}
 		if d := maxAbsDiff(t, logits(t, m, dir, fx.MACER), want); d > tolerance {
@@ -379,7 +380,7 @@ func testSave(t *testing.T, dir string, fx fixtureManifest, loaded map[string]*M
 		}
 		save(arch, loaded[arch], 8, o, original)
 	}
-	fresh, err := New("cifar_resnet110", 3, Options{Dir: templates, Normalization: Center})
+	fresh, err := New("cifar_resnet110", 3, Options{Dir: templates, Normalization: inputlayer.Center})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +413,7 @@ func testSave(t *testing.T, dir string, fx fixtureManifest, loaded map[string]*M
 		}
 		switch {
 		case c.Name == "fresh_center":
-			if r.Meta.Normalization != Center || r.Meta.NoiseSD != 0.25 || r.Meta.Epoch != 1 {
+			if r.Meta.Normalization != inputlayer.Center || r.Meta.NoiseSD != 0.25 || r.Meta.Epoch != 1 {
 				t.Errorf("%s: PyTorch sees %+v", c.Name, r.Meta)
 			}
 		case r.SGD == nil || r.SGD.LR != 0.1 || r.SGD.Momentum != 0.9 || r.SGD.WeightDecay != 1e-4 || r.SGD.Nesterov:

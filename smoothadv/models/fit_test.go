@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,7 +79,7 @@ func TestFitRefusesMisfits(t *testing.T) {
 			"mat1 and mat2 shapes cannot be multiplied (2x784 and 3072x10)"},
 		{"tuple", p.Models["tuple"], Options{Fit: &fashionFit}, "returned Tuple, not a tensor", ""},
 		{"metadata", p.Models["liar"], Options{Fit: &fashionFit}, "model " + p.Models["liar"] + " records 10 classes but its network outputs 7", ""},
-		{"plain normalization", p.Models["traced"], Options{Fit: &fashionFit, Normalization: Center},
+		{"plain normalization", p.Models["traced"], Options{Fit: &fashionFit, Normalization: inputlayer.Center},
 			"has no smoothadv metadata, so its input layer is its own: --normalization cannot change it", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -127,7 +128,7 @@ func TestFitKeepsMode(t *testing.T) {
 // none, so any layer goes.
 func TestNormalizationContradiction(t *testing.T) {
 	dir := t.TempDir()
-	m, err := New("fashion_cnn", 1, Options{Dir: templates, Normalization: Center})
+	m, err := New("fashion_cnn", 1, Options{Dir: templates, Normalization: inputlayer.Center})
 	if err != nil {
 		t.Fatalf("a template behind another input layer: %v", err)
 	}
@@ -140,12 +141,12 @@ func TestNormalizationContradiction(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{script, ckpt} {
-		_, err := Load(path, Options{Dir: templates, Normalization: Normalize})
+		_, err := Load(path, Options{Dir: templates, Normalization: inputlayer.Normalize})
 		want := "model " + path + " records the center input layer (InputCenterLayer) but --normalization asks for normalize (NormalizeLayer)"
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "--force-normalization") {
 			t.Errorf("%s: %v, want %q", path, err, want)
 		}
-		for _, opt := range []Options{{Normalization: Normalize, ForceNormalization: true}, {Normalization: Center}, {}} {
+		for _, opt := range []Options{{Normalization: inputlayer.Normalize, ForceNormalization: true}, {Normalization: inputlayer.Center}, {}} {
 			opt.Dir = templates
 			m, err := Load(path, opt)
 			if err != nil {
@@ -154,7 +155,7 @@ func TestNormalizationContradiction(t *testing.T) {
 			}
 			want := opt.Normalization
 			if want == "" {
-				want = Center
+				want = inputlayer.Center
 			}
 			if m.Meta.Normalization != want {
 				t.Errorf("%s with %+v: %s input layer, want %s", path, opt, m.Meta.Normalization, want)

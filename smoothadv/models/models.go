@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -34,18 +35,6 @@ type Meta struct {
 	NoiseSD       float64   `json:"noise_sd,omitempty"`
 	Epoch         int       `json:"epoch,omitempty"`
 }
-
-// MaxNoiseSD bounds the Gaussian noise levels (sigma, noise_sd) that
-// certification and training accept: images lie in [0, 1], so noise far
-// beyond 1 only drowns them, and near 1e38 float32 noise overflows to inf.
-const MaxNoiseSD = 1e4
-
-// Normalization layers.
-const (
-	Normalize = "normalize"
-	Center    = "center"
-	None      = "none"
-)
 
 // Model is a TorchScript classifier with its metadata.
 type Model struct {
@@ -200,9 +189,6 @@ func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
 	return archMeta, nil
 }
 
-// layerNames are the reference's names of the input layers.
-var layerNames = map[string]string{Normalize: "NormalizeLayer", Center: "InputCenterLayer", None: "no input layer"}
-
 // chooseNormalization is the input layer to load a model behind:
 // opt.Normalization when set, else recorded (what the file records; "" when
 // it records nothing). A file records the layer its net was trained behind,
@@ -212,12 +198,12 @@ func chooseNormalization(path, recorded string, opt Options) (string, error) {
 	if asked == "" {
 		return recorded, nil
 	}
-	if layerNames[asked] == "" {
-		return "", fmt.Errorf("unknown normalization %q (want %s, %s or %s)", asked, Normalize, Center, None)
+	if err := inputlayer.Check(asked); err != nil {
+		return "", err
 	}
 	if recorded != "" && asked != recorded && !opt.ForceNormalization {
 		return "", fmt.Errorf("model %s records the %s input layer (%s) but --normalization asks for %s (%s): the net was trained behind %s; pass --force-normalization to use %s anyway",
-			path, recorded, layerNames[recorded], asked, layerNames[asked], layerNames[recorded], layerNames[asked])
+			path, recorded, inputlayer.ReferenceName(recorded), asked, inputlayer.ReferenceName(asked), inputlayer.ReferenceName(recorded), inputlayer.ReferenceName(asked))
 	}
 	return asked, nil
 }
@@ -369,16 +355,16 @@ func (m *Model) SetNormalization(kind string) error {
 		return v
 	}
 	switch kind {
-	case Normalize:
+	case inputlayer.Normalize:
 		if len(sds) == 0 {
 			return fmt.Errorf("model metadata has no standard deviations for %s", kind)
 		}
-	case Center:
+	case inputlayer.Center:
 		sds = ones()
-	case None:
+	case inputlayer.None:
 		means, sds = make([]float64, len(m.Meta.Means)), ones()
 	default:
-		return fmt.Errorf("unknown normalization %q (want %s, %s or %s)", kind, Normalize, Center, None)
+		return inputlayer.Check(kind)
 	}
 	for _, f := range []struct {
 		path   string

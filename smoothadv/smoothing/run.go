@@ -145,8 +145,13 @@ func perExample(start time.Time, samples []int) []time.Duration {
 
 // Certify runs CERTIFY on every example of the job. An adaptive run
 // (p.TargetRadius > 0) also writes the samples file beside the log
-// (certify.SamplesPath).
+// (certify.SamplesPath). Sigma is the job's: it scales the sampler's noise
+// and the radius alike, so p.Sigma is left 0 or must equal it.
 func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
+	if p.Sigma != 0 && p.Sigma != j.Sampler.Sigma {
+		return fmt.Errorf("certify: sigma %v for the radius, but the job samples noise of sigma %v", p.Sigma, j.Sampler.Sigma)
+	}
+	p.Sigma = j.Sampler.Sigma
 	j.Params.Kind, j.Params.N0, j.Params.N, j.Params.Alpha = certify.KindCertify, p.N0, p.N, p.Alpha
 	if p.Radius == certify.RadiusPB {
 		j.Params.Radius = string(p.Radius)

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -98,11 +99,12 @@ func (s *Sampler) Close() {
 }
 
 func (s *Sampler) validate() error {
+	if err := noiselevel.Check(s.Sigma); err != nil {
+		return fmt.Errorf("sigma %w", err)
+	}
 	switch {
 	case s.Batch < 1:
 		return fmt.Errorf("batch size must be at least 1, got %d", s.Batch)
-	case !(s.Sigma >= 0):
-		return fmt.Errorf("sigma must be non-negative, got %v", s.Sigma)
 	case s.NumClasses < 1:
 		return fmt.Errorf("number of classes must be at least 1, got %d", s.NumClasses)
 	case len(s.Shape) != 3:

@@ -3,6 +3,7 @@ package smoothing
 import (
 	"fmt"
 
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
@@ -51,11 +52,11 @@ type JobOptions struct {
 	Progress progress.Reporter // nil reports nothing
 }
 
-// CheckSigma refuses a noise level that is not in (0, models.MaxNoiseSD].
+// CheckSigma refuses a noise level that CERTIFY and PREDICT cannot use
+// (noiselevel.CheckCertify).
 func CheckSigma(sigma float64) error {
-	if !(sigma > 0 && sigma <= models.MaxNoiseSD) {
-		return fmt.Errorf("sigma %v: want a number in (0, %g]: images lie in [0, 1], so larger noise only drowns them (and overflows float32 towards 1e38)",
-			sigma, models.MaxNoiseSD)
+	if err := noiselevel.CheckCertify(sigma); err != nil {
+		return fmt.Errorf("sigma %w", err)
 	}
 	return nil
 }

@@ -1,10 +1,11 @@
 package train
 
 import (
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -63,7 +64,7 @@ func frozenAttackGap(t *testing.T, m *models.Model, seed uint64) (moved, gap flo
 
 	adversaries := map[bool][]float32{}
 	for _, frozen := range []bool{false, true} {
-		cfg := Defaults()
+		cfg := settings.Defaults()
 		cfg.AdvTraining, cfg.Attack, cfg.Epsilon, cfg.NumSteps, cfg.NumNoiseVec, cfg.FrozenAttack = true, "PGD", 128, 4, 2, frozen
 		tr := &Trainer{cfg: cfg, model: m}
 		if tr.attacker, err = newAttacker(cfg, 1); err != nil {

@@ -5,11 +5,8 @@ import (
 	"path/filepath"
 
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
-
-// CheckpointFile is the reference's checkpoint, written after every epoch;
-// the reference's scripts and ours both load it.
-const CheckpointFile = "checkpoint.pth.tar"
 
 // resumeState is what a checkpoint restores.
 type resumeState struct {
@@ -20,7 +17,7 @@ type resumeState struct {
 
 // loadCheckpoint reads the output directory's checkpoint for resuming.
 func loadCheckpoint(dir string, opt models.Options) (*resumeState, error) {
-	path := filepath.Join(dir, CheckpointFile)
+	path := filepath.Join(dir, settings.CheckpointFile)
 	m, err := models.Load(path, opt)
 	if err != nil {
 		return nil, err
@@ -47,7 +44,7 @@ func (t *Trainer) saveCheckpoint(epoch int) error {
 	o := &models.OptimizerState{LR: t.opt.LR, Momentum: t.opt.Momentum, Dampening: t.opt.Dampening,
 		WeightDecay: t.opt.WeightDecay, Nesterov: t.opt.Nesterov, MomentumBuffers: t.opt.Buffers}
 	t.model.Meta.Epoch = epoch
-	if err := models.SaveCheckpoint(filepath.Join(t.cfg.OutDir, CheckpointFile), t.model, epoch, o); err != nil {
+	if err := models.SaveCheckpoint(filepath.Join(t.cfg.OutDir, settings.CheckpointFile), t.model, epoch, o); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -27,11 +28,11 @@ import (
 // RunIn trains as Run does, as one process of g (nil: a process alone,
 // which is Run). Every process of g must call it with the same cfg, its
 // Device aside.
-func RunIn(ctx context.Context, cfg Config, g *dist.Group, out io.Writer) error {
+func RunIn(ctx context.Context, cfg settings.Config, g *dist.Group, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid training configuration:\n%w", err)
 	}
-	if chunks := cfg.trainChunks(); g != nil && cfg.Batch%(g.World*chunks) != 0 {
+	if chunks := trainChunks(cfg); g != nil && cfg.Batch%(g.World*chunks) != 0 {
 		return fmt.Errorf("batch %d does not split evenly over %d processes (each cuts its share into %d noise-vector chunks): use a multiple of %d",
 			cfg.Batch, g.World, chunks, g.World*chunks)
 	}
@@ -50,8 +51,8 @@ func RunIn(ctx context.Context, cfg Config, g *dist.Group, out io.Writer) error 
 // trainChunks is how many runs a training step cuts a batch into, a noise
 // chunk or a mini-batch each (MACER takes the batch whole): each process
 // takes its part of every run.
-func (c Config) trainChunks() int {
-	if c.Method == MACER {
+func trainChunks(c settings.Config) int {
+	if c.Method == settings.MACER {
 		return 1
 	}
 	return c.NumNoiseVec
@@ -115,7 +116,7 @@ func (t *Trainer) syncModel(start int) error {
 		return fmt.Errorf("rank 0 trains other settings than this process: every process must be given the same ones")
 	case lead[0] != mine[0]:
 		return fmt.Errorf("this process would start at epoch %d, rank 0 at epoch %d: every process must see the same %s (a folder that all of them share)",
-			start, lead[0], CheckpointFile)
+			start, lead[0], settings.CheckpointFile)
 	}
 	params, err := t.model.Parameters()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -28,7 +29,7 @@ const stepsEnv = "SMOOTHADV_TRAIN_STEPS"
 // parameters after each, then the BatchNorm statistics averaged over the
 // processes, into Dir.
 type stepsJob struct {
-	Config  Config
+	Config  settings.Config
 	Batches int
 	Dir     string
 }
@@ -189,7 +190,7 @@ func maxDiff(t *testing.T, a, b []float32) float64 {
 }
 
 // distConfig is a quick configuration on 256 Fashion-MNIST images.
-func distConfig(t *testing.T, arch string) Config {
+func distConfig(t *testing.T, arch string) settings.Config {
 	c := small(t)
 	c.Arch, c.DataDir = arch, tinyFashionMNIST(t, 256, 16)
 	c.Batch, c.TrainSubset, c.TestSubset, c.Workers, c.Epochs = 32, 1, 1, 1, 1
@@ -210,10 +211,10 @@ func TestDataParallelEqualsOneProcess(t *testing.T) {
 	multi := gauss
 	multi.NumNoiseVec, multi.TrainMultiNoise = 2, true
 	macer := gauss
-	macer.Method, macer.NumNoiseVec = MACER, 2
+	macer.Method, macer.NumNoiseVec = settings.MACER, 2
 	smoothMix := gauss
-	smoothMix.Method, smoothMix.NumNoiseVec, smoothMix.SmoothMixSteps, smoothMix.SmoothMixMixStep = SmoothMix, 2, 2, 1
-	for name, cfg := range map[string]Config{"gaussian": gauss, "multi-noise": multi, "macer": macer, "smoothmix": smoothMix} {
+	smoothMix.Method, smoothMix.NumNoiseVec, smoothMix.SmoothMixSteps, smoothMix.SmoothMixMixStep = settings.SmoothMix, 2, 2, 1
+	for name, cfg := range map[string]settings.Config{"gaussian": gauss, "multi-noise": multi, "macer": macer, "smoothmix": smoothMix} {
 		t.Run(name, func(t *testing.T) {
 			job := stepsJob{Config: cfg, Batches: 4, Dir: t.TempDir()}
 			alone := job

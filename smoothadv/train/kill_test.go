@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -20,8 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/checkpoint"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // childEnv carries a JSON Config to the test binary run as a child process.
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(stepsChild(js))
 	}
 	if js := os.Getenv(childEnv); js != "" {
-		var c Config
+		var c settings.Config
 		if err := json.Unmarshal([]byte(js), &c); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
@@ -57,7 +58,7 @@ type child struct {
 	stderr bytes.Buffer
 }
 
-func startChild(t *testing.T, c Config) *child {
+func startChild(t *testing.T, c settings.Config) *child {
 	t.Helper()
 	js, err := json.Marshal(c)
 	if err != nil {
@@ -164,7 +165,7 @@ func tinyFashionMNIST(t *testing.T, nTrain, nTest int) string {
 	return dir
 }
 
-func killAndResume(t *testing.T, c Config) {
+func killAndResume(t *testing.T, c settings.Config) {
 	ref := c
 	ref.OutDir = t.TempDir()
 	if err := Run(context.Background(), ref, io.Discard); err != nil {
@@ -221,7 +222,7 @@ func killAndResume(t *testing.T, c Config) {
 	if last := got[0][len(got[0])-1]; (last == "testaccNor") != c.AdvTraining {
 		t.Errorf("header %q: testaccNor is the last column with adversarial training only", got[0])
 	}
-	m, err := models.Load(filepath.Join(c.OutDir, CheckpointFile), models.Options{})
+	m, err := models.Load(filepath.Join(c.OutDir, settings.CheckpointFile), models.Options{})
 	if err != nil {
 		t.Fatalf("the final checkpoint does not load: %v", err)
 	}
@@ -229,7 +230,7 @@ func killAndResume(t *testing.T, c Config) {
 		t.Errorf("checkpoint metadata %+v", m.Meta)
 	}
 	m.Close()
-	sameCheckpoint(t, filepath.Join(ref.OutDir, CheckpointFile), filepath.Join(c.OutDir, CheckpointFile))
+	sameCheckpoint(t, filepath.Join(ref.OutDir, settings.CheckpointFile), filepath.Join(c.OutDir, settings.CheckpointFile))
 }
 
 // checkKilled checks what a kill left: a checkpoint of epoch e (if any) and a
@@ -238,7 +239,7 @@ func killAndResume(t *testing.T, c Config) {
 func checkKilled(t *testing.T, dir, when string) {
 	t.Helper()
 	logged := len(readLog(t, dir)) - 1
-	c, err := checkpoint.Load(filepath.Join(dir, CheckpointFile))
+	c, err := checkpoint.Load(filepath.Join(dir, settings.CheckpointFile))
 	if err != nil {
 		t.Fatalf("killed %s: %v", when, err)
 	}

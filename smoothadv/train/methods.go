@@ -3,129 +3,12 @@ package train
 import (
 	"fmt"
 	"math"
-	"reflect"
-	"slices"
-	"strings"
 
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/train/losses"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
-
-// Training methods. Gaussian augmentation and SmoothAdv are trainBatch's own;
-// the methods that followed SmoothAdv train with methodBatch, each as its
-// reference implementation does (../shared/spec/METHODS.md).
-const (
-	Gaussian    = "gaussian"
-	SmoothAdv   = "smoothadv" // Gaussian with adv_training, the reference's spelling
-	MACER       = "macer"
-	Consistency = "consistency" // with adv_training: on SmoothAdv's attacked inputs
-	SmoothMix   = "smoothmix"
-)
-
-// Methods lists the training methods.
-var Methods = []string{Gaussian, SmoothAdv, MACER, Consistency, SmoothMix}
-
-// MethodKnobs are the configuration keys (yaml) that only one method uses.
-var MethodKnobs = map[string][]string{
-	MACER:       {"macer_lbd", "macer_gamma", "macer_beta", "macer_deferred"},
-	Consistency: {"consistency_lbd", "consistency_eta"},
-	SmoothMix: {"smoothmix_eta", "smoothmix_alpha", "smoothmix_num_steps", "smoothmix_mix_step",
-		"smoothmix_maxnorm", "smoothmix_maxnorm_s", "smoothmix_warmup"},
-}
-
-// methodDefaults sets the defaults of the reference implementations:
-// MACER's main.py, consistency's train_consistency.py and SmoothMix's
-// train.py.
-func (c *Config) methodDefaults() {
-	c.Method = Gaussian
-	c.MACERLambda, c.MACERGamma, c.MACERBeta = 12, 8, 16
-	c.ConsistencyLambda, c.ConsistencyEta = 10, 0.5
-	c.SmoothMixEta, c.SmoothMixAlpha, c.SmoothMixSteps, c.SmoothMixWarmup = 1, 1, 8, 10
-}
-
-// Resolved makes the method and adv_training agree: smoothadv is Gaussian
-// augmentation with adv_training (so a run says smoothadv either way), and
-// an empty method (a record from before methods) is gaussian.
-func (c Config) Resolved() Config {
-	if c.Method == "" {
-		c.Method = Gaussian
-	}
-	if c.Method == Gaussian && c.AdvTraining {
-		c.Method = SmoothAdv
-	}
-	if c.Method == SmoothAdv {
-		c.AdvTraining = true
-	}
-	return c
-}
-
-// methodProblems are the problems of the method's settings (c resolved).
-func (c Config) methodProblems() []error {
-	var errs []error
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			errs = append(errs, fmt.Errorf(format, args...))
-		}
-	}
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	if !slices.Contains(Methods, c.Method) {
-		return []error{fmt.Errorf("method: %q, want one of %v", c.Method, Methods)}
-	}
-	switch c.Method {
-	case MACER:
-		check(!c.AdvTraining, "adv_training: MACER is attack-free; it does not combine with adv_training")
-		check(c.MACERLambda >= 0 && finite(c.MACERLambda), "macer_lbd: %v, want a finite number >= 0", c.MACERLambda)
-		check(c.MACERGamma > 0 && finite(c.MACERGamma), "macer_gamma: %v, want a finite number > 0", c.MACERGamma)
-		check(c.MACERBeta > 0 && finite(c.MACERBeta), "macer_beta: %v, want a finite number > 0", c.MACERBeta)
-		check(c.MACERDeferred >= 0, "macer_deferred: %d, want >= 0", c.MACERDeferred)
-	case Consistency:
-		check(c.ConsistencyLambda >= 0 && finite(c.ConsistencyLambda), "consistency_lbd: %v, want a finite number >= 0", c.ConsistencyLambda)
-		check(c.ConsistencyEta >= 0 && finite(c.ConsistencyEta), "consistency_eta: %v, want a finite number >= 0", c.ConsistencyEta)
-	case SmoothMix:
-		check(!c.AdvTraining, "adv_training: SmoothMix runs its own attack; it does not combine with adv_training")
-		check(c.SmoothMixEta >= 0 && finite(c.SmoothMixEta), "smoothmix_eta: %v, want a finite number >= 0", c.SmoothMixEta)
-		check(c.SmoothMixAlpha > 0 && finite(c.SmoothMixAlpha), "smoothmix_alpha: %v, want a finite number > 0", c.SmoothMixAlpha)
-		check(c.SmoothMixSteps >= 1, "smoothmix_num_steps: %d, want >= 1", c.SmoothMixSteps)
-		check(c.SmoothMixMixStep >= 0 && c.SmoothMixMixStep <= c.SmoothMixSteps,
-			"smoothmix_mix_step: %d, want in [0, smoothmix_num_steps = %d]", c.SmoothMixMixStep, c.SmoothMixSteps)
-		check(c.SmoothMixMaxNorm >= 0 && finite(c.SmoothMixMaxNorm), "smoothmix_maxnorm: %v, want a finite number >= 0 (0: none)", c.SmoothMixMaxNorm)
-		check(c.SmoothMixMaxNormS >= 0 && finite(c.SmoothMixMaxNormS), "smoothmix_maxnorm_s: %v, want a finite number >= 0 (0: smoothmix_alpha * smoothmix_mix_step)", c.SmoothMixMaxNormS)
-		check(c.SmoothMixWarmup >= 1, "smoothmix_warmup: %d, want >= 1", c.SmoothMixWarmup)
-	}
-	return errs
-}
-
-// methodSettings are the method's settings that a resumed run must keep
-// (both configurations resolved): the method (unless adv_training tells
-// Gaussian from SmoothAdv already), and the knobs of the methods either side
-// uses.
-func methodSettings(was, now Config) []setting {
-	var list []setting
-	if (was.Method != Gaussian && was.Method != SmoothAdv) || (now.Method != Gaussian && now.Method != SmoothAdv) {
-		list = append(list, setting{"method", was.Method, now.Method})
-	}
-	for _, method := range []string{MACER, Consistency, SmoothMix} {
-		if was.Method != method && now.Method != method {
-			continue
-		}
-		for _, key := range MethodKnobs[method] {
-			list = append(list, setting{key, knob(was, key), knob(now, key)})
-		}
-	}
-	return list
-}
-
-// knob is the value of c's setting whose yaml key is key, or nil.
-func knob(c Config, key string) any {
-	v := reflect.ValueOf(c)
-	for i := range v.NumField() {
-		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == key {
-			return v.Field(i).Interface()
-		}
-	}
-	return nil
-}
 
 // methodLoss computes a method's loss on images x and labels y [B]; it
 // returns the loss, the logits [B*m, K] of the noisy copies it trains on
@@ -138,7 +21,7 @@ type methodLoss func(s *torchbind.Scope, x, y *torchbind.Tensor, epoch int) (l, 
 // consistency and SmoothMix split the batch into m mini-batches, each with
 // its own step, as their references do.
 func (t *Trainer) methodBatch(b *data.Batch, epoch int, weight float64, loss, acc *meter) (bool, error) {
-	compute, ok := map[string]methodLoss{MACER: t.macer, Consistency: t.consistency, SmoothMix: t.smoothMix}[t.cfg.Method]
+	compute, ok := map[string]methodLoss{settings.MACER: t.macer, settings.Consistency: t.consistency, settings.SmoothMix: t.smoothMix}[t.cfg.Method]
 	if !ok {
 		return false, nil
 	}
@@ -149,7 +32,7 @@ func (t *Trainer) methodBatch(b *data.Batch, epoch int, weight float64, loss, ac
 		return true, err
 	}
 	pieces := t.cfg.NumNoiseVec
-	if t.cfg.Method == MACER {
+	if t.cfg.Method == settings.MACER {
 		pieces = 1
 	}
 	size := int64(b.Len() / pieces) // 0: fewer images than pieces, nothing to train on, as in the references

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -10,58 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
-// TestMethodValidation: the method's settings are checked with the rest,
-// and smoothadv is checked as adv_training.
-func TestMethodValidation(t *testing.T) {
-	for _, c := range []struct {
-		change func(*Config)
-		want   string
-	}{
-		{func(c *Config) { c.Method = "stability" }, `method: "stability", want one of [gaussian smoothadv macer consistency smoothmix]`},
-		{func(c *Config) { c.Method, c.AdvTraining = MACER, true }, "adv_training: MACER is attack-free"},
-		{func(c *Config) { c.Method, c.AdvTraining = SmoothMix, true }, "adv_training: SmoothMix runs its own attack"},
-		{func(c *Config) { c.Method, c.MACERGamma = MACER, 0 }, "macer_gamma: 0, want a finite number > 0"},
-		{func(c *Config) { c.Method, c.ConsistencyEta = Consistency, -1 }, "consistency_eta: -1, want a finite number >= 0"},
-		{func(c *Config) { c.Method, c.SmoothMixMixStep = SmoothMix, 9 }, "smoothmix_mix_step: 9, want in [0, smoothmix_num_steps = 8]"},
-		{func(c *Config) { c.Method, c.SmoothMixWarmup = SmoothMix, 0 }, "smoothmix_warmup: 0, want >= 1"},
-		{func(c *Config) { c.Method, c.Attack = SmoothAdv, "FGSM" }, `attack: "FGSM", want PGD or DDN`},
-	} {
-		cfg := Defaults()
-		cfg.Dataset, cfg.Arch, cfg.OutDir = "fashion-mnist", "fashion_cnn", "out"
-		c.change(&cfg)
-		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v, want an error saying %q", err, c.want)
-		}
-	}
-	// Knobs of a method not in use are not checked.
-	cfg := Defaults()
-	cfg.Dataset, cfg.Arch, cfg.OutDir = "fashion-mnist", "fashion_cnn", "out"
-	cfg.MACERGamma, cfg.SmoothMixWarmup = -1, 0
-	if err := cfg.Validate(); err != nil {
-		t.Errorf("Gaussian augmentation with bad MACER and SmoothMix knobs: %v", err)
-	}
-	for method, keys := range MethodKnobs {
-		for _, key := range keys {
-			if knob(Defaults(), key) == nil {
-				t.Errorf("%s's knob %s is no setting", method, key)
-			}
-		}
-	}
-	if r := (Config{AdvTraining: true}).Resolved(); r.Method != SmoothAdv {
-		t.Errorf("adv_training resolves to method %q, want smoothadv", r.Method)
-	}
-	if r := (Config{Method: SmoothAdv}).Resolved(); !r.AdvTraining {
-		t.Error("method smoothadv does not resolve to adv_training")
-	}
-}
-
 // smoothMixProblem is a fresh fashion_cnn in eval mode, frozen, with four
 // random images, labels and m = 2 noise draws per image.
-func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg Config) (*Trainer, *torchbind.Tensor, *torchbind.Tensor, *torchbind.Tensor) {
+func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg settings.Config) (*Trainer, *torchbind.Tensor, *torchbind.Tensor, *torchbind.Tensor) {
 	t.Helper()
 	m, err := models.New("fashion_cnn", 1, models.Options{Dir: testenv.ModelsDir()})
 	if err != nil {
@@ -112,8 +69,8 @@ func attackLoss(t *testing.T, s *torchbind.Scope, tr *Trainer, v, y, noise *torc
 func TestSmoothMixAttack(t *testing.T) {
 	s := torchbind.NewScope()
 	defer s.Close()
-	cfg := Defaults()
-	cfg.Method, cfg.NumNoiseVec = SmoothMix, 2
+	cfg := settings.Defaults()
+	cfg.Method, cfg.NumNoiseVec = settings.SmoothMix, 2
 	cfg.SmoothMixSteps, cfg.SmoothMixAlpha, cfg.SmoothMixMaxNorm = 3, 0.5, 0.8
 	tr, x, y, noise := smoothMixProblem(t, s, cfg)
 
@@ -163,17 +120,17 @@ func TestSmoothMixAttack(t *testing.T) {
 // trains to the same weights twice with one seed.
 func TestMethodTrainingRepeats(t *testing.T) {
 	a := small(t)
-	a.Method, a.NumNoiseVec, a.SmoothMixSteps, a.Epochs = SmoothMix, 2, 2, 1
+	a.Method, a.NumNoiseVec, a.SmoothMixSteps, a.Epochs = settings.SmoothMix, 2, 2, 1
 	a.TrainSubset, a.TestSubset = 400, 1000
 	b := a
 	b.OutDir = t.TempDir()
-	for _, c := range []Config{a, b} {
+	for _, c := range []settings.Config{a, b} {
 		if err := Run(context.Background(), c, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wa := weights(t, filepath.Join(a.OutDir, CheckpointFile))
-	wb := weights(t, filepath.Join(b.OutDir, CheckpointFile))
+	wa := weights(t, filepath.Join(a.OutDir, settings.CheckpointFile))
+	wb := weights(t, filepath.Join(b.OutDir, settings.CheckpointFile))
 	for i := range wa {
 		if wa[i] != wb[i] {
 			t.Fatalf("same seed, different weights at %d: %v vs %v", i, wa[i], wb[i])
@@ -199,7 +156,7 @@ torch.manual_seed(2); torch.save({"net": build("fashion_cnn")[1].state_dict(), "
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.Meta.Arch != "fashion_cnn" || m.Meta.Normalization != models.None {
+	if m.Meta.Arch != "fashion_cnn" || m.Meta.Normalization != inputlayer.None {
 		t.Errorf("fine-tuned model: %s behind %q, want fashion_cnn with no input layer", m.Meta.Arch, m.Meta.Normalization)
 	}
 	pre, err := models.Load(path, models.Options{Arch: "fashion_cnn"})

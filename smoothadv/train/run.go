@@ -15,22 +15,17 @@ import (
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/internal/progress"
-	"github.com/smoothadv/smoothadv/internal/pyfmt"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 	"github.com/smoothadv/smoothadv/torchbind"
-)
-
-// Files in the output directory.
-const (
-	LogFile    = "log.txt"
-	ConfigFile = "run.json"
 )
 
 // newTrainer opens the data and the model (fresh, pretrained or resumed)
 // and returns the first epoch to train, as a process of g (nil: alone).
-func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error) {
+func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, int, error) {
 	cfg = cfg.Resolved() // adv_training says whether to attack
 	if cfg.Resume {
 		if err := checkResumable(cfg); err != nil {
@@ -62,7 +57,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		return nil, 0, err
 	}
 	t.test = every(testSet, cfg.TestSubset)
-	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Shard: t.shard(cfg.trainChunks())}); err != nil {
+	if t.train, err = data.NewLoader(every(trainSet, cfg.TrainSubset), data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers, Shard: t.shard(trainChunks(cfg))}); err != nil {
 		return nil, 0, err
 	}
 	if cfg.UseUnlabelled {
@@ -70,7 +65,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		if err != nil {
 			return nil, 0, fmt.Errorf("self-training set: %w", err)
 		}
-		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers, Shard: t.shard(cfg.trainChunks())}); err != nil {
+		if t.extra, err = data.NewLoader(extra, data.Options{BatchSize: cfg.Batch, Shuffle: true, Seed: cfg.Seed + 1, Workers: cfg.Workers, Shard: t.shard(trainChunks(cfg))}); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -82,7 +77,7 @@ func newTrainer(cfg Config, g *dist.Group, out io.Writer) (*Trainer, int, error)
 		return nil, 0, err
 	}
 	if cfg.Resume && g.Leader() {
-		if err := resumeLog(cfg.OutDir, t.header(), start-1, os.Stderr); err != nil {
+		if err := trainlog.Resume(cfg.OutDir, t.header(), start-1, os.Stderr); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -149,7 +144,7 @@ func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
 // A MACER checkpoint, which does not record its architecture, is taken for
 // one of the configured architecture. Without --normalization the new model
 // keeps the pretrained one's input layer (none for MACER's nets).
-func finetune(cfg Config, opt models.Options) (*models.Model, error) {
+func finetune(cfg settings.Config, opt models.Options) (*models.Model, error) {
 	pre, err := models.Load(cfg.PretrainedModel, opt)
 	if errors.Is(err, models.ErrNoArch) {
 		withArch := opt
@@ -260,7 +255,7 @@ func (t *Trainer) writeRunInfo() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(t.cfg.OutDir, ConfigFile), append(b, '\n'))
+	return writeAtomic(filepath.Join(t.cfg.OutDir, settings.ConfigFile), append(b, '\n'))
 }
 
 // loop trains epochs start .. Epochs-1, logging and checkpointing each
@@ -274,40 +269,26 @@ func (t *Trainer) loop(ctx context.Context, start int) error {
 		}
 		return nil
 	}
-	logPath := filepath.Join(t.cfg.OutDir, LogFile)
-	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	if start == 0 {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(logPath, flags, 0o644)
+	log, err := trainlog.Create(t.cfg.OutDir, t.header(), start == 0)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	if start == 0 {
-		if _, err := fmt.Fprintln(f, t.header()); err != nil {
-			return err
-		}
-	}
+	defer log.Close()
 	for epoch := start; epoch < t.cfg.Epochs; epoch++ {
 		st, err := t.runEpoch(ctx, epoch)
 		if err != nil {
 			return err
 		}
 		// The checkpoint goes before the log line, so that log.txt never
-		// claims an epoch the checkpoint lacks; the line is saved first for a
-		// resume after a kill between the two (resumeLog).
-		line := t.line(st) + "\n"
-		if err := writeAtomic(filepath.Join(t.cfg.OutDir, LastLineFile), []byte(line)); err != nil {
+		// claims an epoch the checkpoint lacks (trainlog.Writer.Pending).
+		line := trainlog.Line(st, t.cfg.AdvTraining)
+		if err := log.Pending(line); err != nil {
 			return fmt.Errorf("epoch %d: %w", epoch, err)
 		}
 		if err := t.saveCheckpoint(epoch); err != nil {
 			return fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
 		}
-		if _, err := io.WriteString(f, line); err != nil {
-			return err
-		}
-		if err := f.Sync(); err != nil {
+		if err := log.Append(line); err != nil {
 			return err
 		}
 		fmt.Fprintf(t.out, "epoch %d: %.1fs, lr %.3g, train loss %.4f acc %.2f%%, test loss %.4f acc %.2f%%",
@@ -321,11 +302,11 @@ func (t *Trainer) loop(ctx context.Context, start int) error {
 }
 
 // runEpoch trains and tests one epoch.
-func (t *Trainer) runEpoch(ctx context.Context, epoch int) (Stats, error) {
+func (t *Trainer) runEpoch(ctx context.Context, epoch int) (trainlog.Stats, error) {
 	if err := ctx.Err(); err != nil {
-		return Stats{}, err
+		return trainlog.Stats{}, err
 	}
-	st := Stats{Epoch: epoch, LR: StepLR(t.cfg.LR, t.cfg.Gamma, t.cfg.LRStepSize, epoch)}
+	st := trainlog.Stats{Epoch: epoch, LR: StepLR(t.cfg.LR, t.cfg.Gamma, t.cfg.LRStepSize, epoch)}
 	t.opt.LR = st.LR
 	began := time.Now()
 	var err error
@@ -342,27 +323,8 @@ func (t *Trainer) runEpoch(ctx context.Context, epoch int) (Stats, error) {
 	return st, nil
 }
 
-// header and line are log.txt as the reference writes it: tab-separated,
-// the time in Python's '{:.2f}' and the other numbers in '{:.3}'.
-func (t *Trainer) header() string {
-	h := "epoch\ttime\tlr\ttrainloss\ttestloss\ttrainacc\ttestacc"
-	if t.cfg.AdvTraining {
-		h += "\ttestaccNor"
-	}
-	return h
-}
-
-func (t *Trainer) line(st Stats) string {
-	vals := []float64{st.LR, st.TrainLoss, st.TestLoss, st.TrainAcc, st.TestAcc}
-	if t.cfg.AdvTraining {
-		vals = append(vals, st.TestAccNoisy)
-	}
-	parts := []string{fmt.Sprint(st.Epoch), pyfmt.F(st.Time.Seconds(), 2)}
-	for _, v := range vals {
-		parts = append(parts, pyfmt.G(v, 3))
-	}
-	return strings.Join(parts, "\t")
-}
+// header is log.txt's first line for this training.
+func (t *Trainer) header() string { return trainlog.Header(t.cfg.AdvTraining) }
 
 // writeAtomic replaces path with b so that a crash leaves the old file or
 // the new one, never a torn one.

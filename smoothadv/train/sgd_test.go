@@ -2,13 +2,13 @@ package train
 
 import (
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
 // Stepper runs the training step of a configuration on batches the caller
@@ -20,7 +21,7 @@ type Stepper struct {
 // optimizer, noise, attack and noise vectors, and sets libtorch's threads as
 // Run does. Only the settings of the step are checked: cfg's data, epochs and
 // output directory are not used.
-func NewStepper(cfg Config, model *models.Model) (*Stepper, error) {
+func NewStepper(cfg settings.Config, model *models.Model) (*Stepper, error) {
 	cfg = cfg.Resolved()
 	cfg.Dataset, cfg.Arch, cfg.OutDir, cfg.Epochs, cfg.Device = "-", model.Meta.Arch, "-", 1, model.Device()
 	if err := cfg.Validate(); err != nil {

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,14 +9,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/models/modelstest"
+	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
 // small is a quick Fashion-MNIST configuration: 1/40 of the training set.
-func small(t *testing.T) Config {
+func small(t *testing.T) settings.Config {
 	t.Helper()
-	c := Defaults()
+	c := settings.Defaults()
 	c.Dataset, c.Arch, c.OutDir = "fashion-mnist", "fashion_cnn", t.TempDir()
 	c.Device = "cpu"
 	c.Epochs, c.Batch, c.LR, c.NoiseSD = 2, 64, 0.05, 0.25
@@ -31,7 +33,7 @@ func small(t *testing.T) Config {
 
 func readLog(t *testing.T, dir string) [][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, LogFile))
+	b, err := os.ReadFile(filepath.Join(dir, trainlog.File))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func weights(t *testing.T, path string) []float32 {
 func TestGaussianTrainingLearnsAndRepeats(t *testing.T) {
 	a, b := small(t), small(t)
 	b.OutDir = t.TempDir()
-	for _, c := range []Config{a, b} {
+	for _, c := range []settings.Config{a, b} {
 		if err := Run(context.Background(), c, io.Discard); err != nil {
 			t.Fatal(err)
 		}
@@ -78,40 +80,16 @@ func TestGaussianTrainingLearnsAndRepeats(t *testing.T) {
 	if acc < 40 { // chance is 10%
 		t.Errorf("test accuracy %v%%: the model did not learn", acc)
 	}
-	wa := weights(t, filepath.Join(a.OutDir, CheckpointFile))
-	wb := weights(t, filepath.Join(b.OutDir, CheckpointFile))
+	wa := weights(t, filepath.Join(a.OutDir, settings.CheckpointFile))
+	wb := weights(t, filepath.Join(b.OutDir, settings.CheckpointFile))
 	for i := range wa {
 		if wa[i] != wb[i] {
 			t.Fatalf("same seed, different weights at %d: %v vs %v", i, wa[i], wb[i])
 		}
 	}
-	for _, f := range []string{ConfigFile, CheckpointFile} {
+	for _, f := range []string{settings.ConfigFile, settings.CheckpointFile} {
 		if _, err := os.Stat(filepath.Join(a.OutDir, f)); err != nil {
 			t.Error(err)
-		}
-	}
-}
-
-func TestValidateListsEveryProblem(t *testing.T) {
-	c := Defaults()
-	c.Batch, c.LR, c.AdvTraining, c.Attack = 0, -1, true, "FGSM"
-	err := c.Validate()
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, want := range []string{"dataset", "arch", "outdir", "batch", "lr", "attack"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %s", err, want)
-		}
-	}
-}
-
-func TestWarmEpsilon(t *testing.T) {
-	c := Defaults()
-	c.Epsilon, c.Warmup = 256, 4
-	for e, want := range []float64{0.25, 0.5, 0.75, 1, 1} {
-		if got := c.warmEpsilon(e); got != want {
-			t.Errorf("epoch %d: eps %v, want %v", e, got, want)
 		}
 	}
 }

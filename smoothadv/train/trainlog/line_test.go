@@ -1,4 +1,4 @@
-package train
+package trainlog
 
 import (
 	"encoding/json"
@@ -41,9 +41,7 @@ for s in json.load(sys.stdin):
 	want := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for i, st := range stats {
 		for j, adv := range []bool{false, true} {
-			cfg := Defaults()
-			cfg.AdvTraining = adv
-			got := (&Trainer{cfg: cfg}).line(st)
+			got := Line(st, adv)
 			if got != want[2*i+j] {
 				t.Errorf("adversarial %v: line %q, train_pgd.py writes %q", adv, got, want[2*i+j])
 			}

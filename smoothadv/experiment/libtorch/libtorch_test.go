@@ -1,20 +1,29 @@
-package experiment
+package libtorch
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify"
-	"github.com/smoothadv/smoothadv/smoothadv/train"
+	"github.com/smoothadv/smoothadv/internal/testenv"
+	"github.com/smoothadv/smoothadv/smoothadv/experiment"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
 // tiny trains SmoothAdv (sigma 0.5) on 300 Fashion-MNIST images for one epoch and
 // certifies 5 test images with 100 samples: seconds on a CPU.
-const tiny = minimal + `  epochs: 1
+const tiny = `version: 1
+name: tiny
+data:
+  dataset: fashion-mnist
+model:
+  arch: fashion_cnn
+training:
+  noise_sd: 0.5
+  epochs: 1
   batch: 60
   lr: 0.05
   adv_training: true
@@ -47,49 +56,61 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
 		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}
-	e := parse(t, tiny)
+	e, err := experiment.Parse([]byte(tiny), "tiny.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := t.TempDir()
 	exp := filepath.Join(out, "tiny")
 	r := e.Runs[0]
-	if err := e.Run(context.Background(), Options{Out: out}); err != nil {
+	if err := e.Run(context.Background(), experiment.Options{Out: out, Worker: Worker{}}); err != nil {
 		t.Fatal(err)
 	}
-	trainLog := read(t, filepath.Join(r.trainDir(exp), train.LogFile))
+	trainLog := readFile(t, filepath.Join(r.TrainDir(exp), trainlog.File))
 	if n := strings.Count(trainLog, "\n"); n != 2 {
 		t.Errorf("log.txt has %d lines, want the header and one epoch:\n%s", n, trainLog)
 	}
-	lines := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
+	lines := strings.Split(strings.TrimSpace(readFile(t, r.CertifyLog(exp))), "\n")
 	if len(lines) != 6 {
 		t.Fatalf("certify log has %d lines, want the header and 5 examples:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-	for _, f := range []string{"certified_accuracy.md", "envelope.md", accuracyPlot, filepath.Join(r.Rel, "certified_accuracy.md")} {
+	for _, f := range []string{"certified_accuracy.md", "envelope.md", "certified_accuracy.png", filepath.Join(r.Rel, "certified_accuracy.md")} {
 		if _, err := os.Stat(filepath.Join(exp, f)); err != nil {
 			t.Error(err)
 		}
 	}
 
 	kept := strings.Join(lines[:3], "\n") + "\n" + lines[3][:4] // two examples and a torn third
-	if err := os.WriteFile(r.certifyLog(exp), []byte(kept), 0o644); err != nil {
+	if err := os.WriteFile(r.CertifyLog(exp), []byte(kept), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	if err := e.Run(context.Background(), Options{Out: out, Log: &log}); err != nil {
+	if err := e.Run(context.Background(), experiment.Options{Out: out, Log: &log, Worker: Worker{}}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "train: done (1/1 epochs), skipped") || !strings.Contains(log.String(), "certify: 3 of 5 examples left") {
 		t.Errorf("second run:\n%s", log.String())
 	}
-	if got := read(t, filepath.Join(r.trainDir(exp), train.LogFile)); got != trainLog {
+	if got := readFile(t, filepath.Join(r.TrainDir(exp), trainlog.File)); got != trainLog {
 		t.Error("the finished training log changed")
 	}
-	again := strings.Split(strings.TrimSpace(read(t, r.certifyLog(exp))), "\n")
+	again := strings.Split(strings.TrimSpace(readFile(t, r.CertifyLog(exp))), "\n")
 	if len(again) != 6 || strings.Join(again[:3], "\n") != strings.Join(lines[:3], "\n") {
 		t.Errorf("continued certify log:\n%s\nwant its first lines kept:\n%s", strings.Join(again, "\n"), strings.Join(lines[:3], "\n"))
 	}
 	// The certify log's run parameters were checked on resuming and are
 	// still those of the run.
-	p, ok, err := certify.ReadParams(r.certifyLog(exp))
+	p, ok, err := certify.ReadParams(r.CertifyLog(exp))
 	if err != nil || !ok || p.Kind != certify.KindCertify || p.N0 != 20 || p.N != 100 || p.Skip != 2000 || p.Sigma != 0.5 {
 		t.Errorf("run parameters beside the certify log: %+v, %v, %v", p, ok, err)
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
