@@ -67,8 +67,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify/stats"
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 )
 
 // Abstain is the class CERTIFY and PREDICT return when they abstain.

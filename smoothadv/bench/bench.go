@@ -15,8 +15,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
 	"github.com/smoothadv/smoothadv/torchbind"

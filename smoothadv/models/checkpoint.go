@@ -1,7 +1,6 @@
 package models
 
 import (
-	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"archive/zip"
 	"bytes"
 	"cmp"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
 	"github.com/smoothadv/smoothadv/smoothadv/checkpoint"
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

@@ -1,13 +1,11 @@
 package models
 
 import (
-	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"maps"
 	"math"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

@@ -1,12 +1,12 @@
 package models
 
 import (
-	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/smoothadv/models/inputlayer"
 	"github.com/smoothadv/smoothadv/smoothadv/models/modelstest"
 )
 

@@ -2,9 +2,10 @@ package smoothing
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"slices"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/data"

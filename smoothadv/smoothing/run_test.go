@@ -2,12 +2,13 @@ package smoothing
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/data"

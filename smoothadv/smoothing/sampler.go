@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

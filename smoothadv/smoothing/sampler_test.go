@@ -3,12 +3,13 @@ package smoothing
 import (
 	"context"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/torchbind"

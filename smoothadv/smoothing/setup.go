@@ -3,8 +3,8 @@ package smoothing
 import (
 	"fmt"
 
-	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/noiselevel"
 	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"

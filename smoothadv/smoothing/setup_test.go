@@ -2,7 +2,6 @@ package smoothing
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
