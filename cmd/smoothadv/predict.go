@@ -14,7 +14,6 @@ import (
 	"github.com/smoothadv/smoothadv/internal/pyfmt"
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
 	"github.com/smoothadv/smoothadv/smoothadv/smoothing"
-	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // attackFlags are predict.py's attack options; radii in 1/256 units.
@@ -95,38 +94,14 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 				return err
 			}
 			job.Out = filepath.Join(dir, "predictions")
-			if err := m.Train(false); err != nil {
-				return err
-			}
-			prepare := smoothing.BasePredictions(m, m.Device(), job.Sampler.Shape)
+			var at *smoothing.PredictAttack
 			if a.kind != "" {
-				if err := m.SetRequiresGrad(false); err != nil {
-					return err
-				}
-				target := m.Module
-				if a.frozen {
-					frozen, err := m.FrozenForAttack()
-					if err != nil {
-						return fmt.Errorf("freeze the model for the attack (--frozen-attack=false attacks the model itself): %w", err)
-					}
-					defer frozen.Close()
-					target = frozen
-				}
-				gen, err := torchbind.NewGenerator(m.Device(), f.seed+1<<32)
-				if err != nil {
-					return err
-				}
-				defer gen.Close()
-				cfg.Workers = attack.PiecesFor(m.Device(), 1)
-				at := &smoothing.Attacked{Model: target, Device: m.Device(), Shape: job.Sampler.Shape, Streams: job.Sampler,
-					Attack: cfg, Base: a.base, Gen: gen}
+				at = &smoothing.PredictAttack{Config: cfg, Base: a.base, Frozen: a.frozen}
 				if a.visualize {
 					at.Visualize = pngWriter(filepath.Join(dir, "examples"), job.Sampler.Shape)
 				}
-				prepare = at.Prepare
-				job.Params.Attack = smoothing.AttackParams(cfg, a.base)
 			}
-			return smoothing.Predict(cmd.Context(), job, p, prepare)
+			return smoothing.PredictModel(cmd.Context(), job, m, p, at)
 		},
 	}
 	f.register(cmd.Flags(), 100000)

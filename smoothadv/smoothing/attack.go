@@ -6,6 +6,7 @@ import (
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
+	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -91,4 +92,44 @@ func (a *Attacked) Prepare(_ context.Context, indices []int, images [][]float32,
 		images[i] = attacked
 	}
 	return Argmax(a.Model, a.Device, a.Shape, images)
+}
+
+// PredictAttack is predict.py's --attack.
+type PredictAttack struct {
+	Config attack.Config
+	Base   bool // attack the base classifier: no noise
+	Frozen bool // attack a frozen copy of the weights (torchbind.Module.ForAttack)
+	// Visualize, when set, receives each example's dataset index and its
+	// clean and attacked image.
+	Visualize func(index int, clean, adv []float32) error
+}
+
+// PredictModel runs PREDICT on the job with its model m in evaluation
+// mode. With an attack (at not nil) each image is first attacked as
+// predict.py does (Attacked); the attack's random directions come from a
+// generator seeded with the job's seed + 2^32, apart from the noise.
+func PredictModel(ctx context.Context, j Job, m *models.Model, p certify.PredictParams, at *PredictAttack) error {
+	if err := m.Train(false); err != nil {
+		return err
+	}
+	prepare := BasePredictions(m, m.Device(), j.Sampler.Shape)
+	if at != nil {
+		target, done, err := m.ForAttack(at.Frozen)
+		if err != nil {
+			return err
+		}
+		defer done()
+		gen, err := torchbind.NewGenerator(m.Device(), j.Sampler.Seed+1<<32)
+		if err != nil {
+			return err
+		}
+		defer gen.Close()
+		cfg := at.Config
+		cfg.Workers = attack.PiecesFor(m.Device(), 1)
+		a := &Attacked{Model: target, Device: m.Device(), Shape: j.Sampler.Shape, Streams: j.Sampler,
+			Attack: cfg, Base: at.Base, Gen: gen, Visualize: at.Visualize}
+		prepare = a.Prepare
+		j.Params.Attack = AttackParams(cfg, at.Base)
+	}
+	return Predict(ctx, j, p, prepare)
 }

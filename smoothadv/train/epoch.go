@@ -109,43 +109,10 @@ func correct(s *torchbind.Scope, logits, labels *torchbind.Tensor) *torchbind.Te
 	return s.Sum(s.Eq(s.Argmax(logits, 1), labels))
 }
 
-// attackModel is the model as an attack sees it: in eval mode, with its
-// weights fixed. With FrozenAttack it is a frozen copy of the current
-// weights (torch.jit.freeze: BatchNorm folded into the convolutions, the
-// same function up to float rounding, in about 0.75x the time per pass,
-// BENCHMARKS.md); otherwise the model itself, switched to eval mode with its
-// parameters' gradients off, as train_pgd.py does. done frees the copy or
-// puts the model back as it was.
-func (t *Trainer) attackModel() (model *torchbind.Module, done func() error, err error) {
-	if t.cfg.FrozenAttack {
-		frozen, err := t.model.FrozenForAttack()
-		if err != nil {
-			return nil, nil, fmt.Errorf("freeze the model for the attack (--frozen-attack=false, YAML frozen_attack: false, attacks the model itself): %w", err)
-		}
-		return frozen, func() error { frozen.Close(); return nil }, nil
-	}
-	training, err := t.model.IsTraining()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := t.model.Train(false); err != nil {
-		return nil, nil, err
-	}
-	if err := t.model.SetRequiresGrad(false); err != nil {
-		return nil, nil, err
-	}
-	return t.model.Module, func() error {
-		if err := t.model.Train(training); err != nil {
-			return err
-		}
-		return t.model.SetRequiresGrad(true)
-	}, nil
-}
-
 // attacked is the attack of inputs (tiled m times, see Attacker) on the
-// model as attackModel gives it.
+// model as torchbind.Module.ForAttack gives it.
 func (t *Trainer) attacked(s *torchbind.Scope, inputs, labels, noise *torchbind.Tensor, m, epoch int) (*torchbind.Tensor, error) {
-	model, done, err := t.attackModel()
+	model, done, err := t.model.ForAttack(t.cfg.FrozenAttack)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +275,7 @@ func (t *Trainer) testEpoch(ctx context.Context, epoch int) (float64, float64, f
 		// The weights stay fixed through the test: one attack model
 		// serves every batch.
 		var err error
-		if attackWith, done, err = t.attackModel(); err != nil {
+		if attackWith, done, err = t.model.ForAttack(t.cfg.FrozenAttack); err != nil {
 			return 0, 0, 0, err
 		}
 	}

@@ -93,7 +93,7 @@ func (t *Trainer) smoothMix(s *torchbind.Scope, x, y *torchbind.Tensor, epoch in
 	c, m := t.cfg, t.cfg.NumNoiseVec
 	warm := math.Min(1, float64(epoch+1)/float64(c.SmoothMixWarmup))
 	noise := t.trainNoise(s, tile(s, x, m))
-	model, done, err := t.attackModel()
+	model, done, err := t.model.ForAttack(t.cfg.FrozenAttack)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -31,7 +31,7 @@ func smoothMixProblem(t *testing.T, s *torchbind.Scope, cfg settings.Config) (*T
 	}
 	t.Cleanup(g.Close)
 	tr := &Trainer{cfg: cfg, model: m}
-	if _, _, err := tr.attackModel(); err != nil { // cfg.FrozenAttack unset: the model itself, in eval mode
+	if _, _, err := tr.model.ForAttack(cfg.FrozenAttack); err != nil { // cfg.FrozenAttack unset: the model itself, in eval mode
 		t.Fatal(err)
 	}
 	x := s.Rand(g, "cpu", 4, 1, 28, 28)
