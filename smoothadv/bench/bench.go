@@ -124,7 +124,7 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	if _, err := certify.CertifyMany(ctx, s, xs[:1], certify.CertifyParams{N0: 1, N: opt.Batch, Alpha: 0.001, Sigma: params.Sigma}); err != nil {
 		return nil, err
 	}
-	group := max(1, opt.Batch/max(opt.N0, 1))
+	group := smoothing.CertifyGroup(opt.Batch, opt.N0, false)
 	start := time.Now()
 	for i := 0; i < len(xs); i += group {
 		if _, err := certify.CertifyMany(ctx, s, xs[i:min(i+group, len(xs))], params); err != nil {

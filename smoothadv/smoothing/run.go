@@ -167,13 +167,7 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 	if err := p.CheckTarget(j.Sampler.NumClasses); err != nil {
 		return err
 	}
-	// Enough examples that their N0 samples fill a batch; adaptively ten
-	// times as many, as most of them stop after a few hundred samples, and
-	// the later looks still fill whole batches with the few that go on.
-	group := max(1, j.Sampler.Batch/p.N0)
-	if adaptive {
-		group *= 10
-	}
+	group := CertifyGroup(j.Sampler.Batch, p.N0, adaptive)
 	return run(ctx, j, group, adaptive, func(ctx context.Context, xs []certify.Input, group []example) (decided[certify.CertifyRecord], error) {
 		start := time.Now()
 		res, err := certify.CertifyMany(ctx, j.Sampler, xs, p)
@@ -193,6 +187,19 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 		}
 		return d, nil
 	})
+}
+
+// CertifyGroup is how many examples CERTIFY samples together with batches
+// of batch samples: enough that their n0 selection samples fill a batch;
+// adaptively ten times as many, as most of them stop after a few hundred
+// samples, and the later looks still fill whole batches with the few that
+// go on.
+func CertifyGroup(batch, n0 int, adaptive bool) int {
+	group := max(1, batch/max(n0, 1))
+	if adaptive {
+		group *= 10
+	}
+	return group
 }
 
 // Prepare is called on each group of examples (dataset indices, images,
