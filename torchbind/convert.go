@@ -8,7 +8,7 @@ import "C"
 func (s *Scope) ToFloat64(a *Tensor) *Tensor {
 	hs, ok := s.handles("to_float64", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("to_float64", C.tb_to_dtype(hs[0], C.int(Float64), &out), out)

@@ -10,7 +10,7 @@ import "C"
 func (s *Scope) Erfinv(a *Tensor) *Tensor {
 	hs, ok := s.handles("erfinv", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("erfinv", C.tb_erfinv(hs[0], &out), out)
@@ -21,7 +21,7 @@ func (s *Scope) Erfinv(a *Tensor) *Tensor {
 func (s *Scope) XLogY(a, b *Tensor) *Tensor {
 	hs, ok := s.handles("xlogy", a, b)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("xlogy", C.tb_xlogy(hs[0], hs[1], &out), out)
@@ -31,7 +31,7 @@ func (s *Scope) XLogY(a, b *Tensor) *Tensor {
 func (s *Scope) LeScalar(a *Tensor, v float64) *Tensor {
 	hs, ok := s.handles("le", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("le", C.tb_le_scalar(hs[0], C.double(v), &out), out)
@@ -58,7 +58,7 @@ func (s *Scope) TopK(a *Tensor, k int, dim int) (values, indices *Tensor) {
 func (s *Scope) MaskRows(a, mask *Tensor) *Tensor {
 	hs, ok := s.handles("mask_rows", a, mask)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("mask_rows", C.tb_mask_rows(hs[0], hs[1], &out), out)

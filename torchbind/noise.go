@@ -29,11 +29,11 @@ type NoiseSegment struct {
 func (s *Scope) NoisyCopies(images *Tensor, pieces []Copies, segs []NoiseSegment, chunk int64, std float64) *Tensor {
 	hs, ok := s.handles("noisy_copies", images)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	if len(pieces) == 0 || len(segs) == 0 {
 		s.Fail(fmt.Errorf("torch: noisy_copies: empty batch"))
-		return nil
+		return s.failed()
 	}
 	idx := make([]int64, len(pieces))
 	takes := make([]int64, len(pieces))

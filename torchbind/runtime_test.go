@@ -45,11 +45,11 @@ func TestGotorchInterop(t *testing.T) {
 	s := NewScope()
 	defer s.Close()
 	x := s.FromFloat32([]float32{1, -2, 3}, "cpu", 3)
-	g, err := x.Gotorch()
+	g, err := x.gotorchAlias()
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := FromGotorch(g.Detach())
+	back, err := fromGotorch(g.Detach())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,11 @@ import (
 )
 
 // Scope owns the tensors its operations make and frees them on Close. Its
-// error is sticky: after the first failure every operation returns nil and
-// does nothing, and Err reports that first failure, so a sequence of
-// operations needs one check at the end. A Scope is not safe for concurrent
-// use.
+// error is sticky: after the first failure every operation does nothing and
+// returns a failed tensor, whose every method (Item, Float32s, ...) and
+// every scope it is handed to reports that first failure, as Err does; so a
+// sequence of operations needs one check at the end. A Scope is not safe
+// for concurrent use.
 type Scope struct {
 	owned []*Tensor
 	err   error
@@ -36,6 +37,10 @@ func (s *Scope) Close() {
 
 // Len is the number of tensors the scope owns (for tests and diagnostics).
 func (s *Scope) Len() int { return len(s.owned) }
+
+// failed is the tensor a failed operation returns: it holds no tensor, and
+// reports the scope's first error.
+func (s *Scope) failed() *Tensor { return &Tensor{err: s.err} }
 
 // Keep takes t out of the scope: the caller now closes it.
 func (s *Scope) Keep(t *Tensor) *Tensor {
@@ -73,7 +78,7 @@ func (s *Scope) handles(op string, ts ...*Tensor) ([]C.tb_tensor, bool) {
 	for i, t := range ts {
 		h, err := t.handle(op)
 		if err != nil {
-			s.err = err
+			s.err = err // a failed tensor's own error, or a nil or closed tensor
 			return nil, false
 		}
 		hs[i] = h
@@ -85,7 +90,7 @@ func (s *Scope) handles(op string, ts ...*Tensor) ([]C.tb_tensor, bool) {
 func (s *Scope) result(op string, status C.tb_error, h C.tb_tensor) *Tensor {
 	if err := check(op, status); err != nil {
 		s.err = err
-		return nil
+		return s.failed()
 	}
 	return s.Own(newTensor(h))
 }
@@ -93,7 +98,7 @@ func (s *Scope) result(op string, status C.tb_error, h C.tb_tensor) *Tensor {
 func (s *Scope) unary(op string, code C.int, a *Tensor) *Tensor {
 	hs, ok := s.handles(op, a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result(op, C.tb_unary(code, hs[0], &out), out)
@@ -102,7 +107,7 @@ func (s *Scope) unary(op string, code C.int, a *Tensor) *Tensor {
 func (s *Scope) binary(op string, code C.int, a, b *Tensor) *Tensor {
 	hs, ok := s.handles(op, a, b)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result(op, C.tb_binary(code, hs[0], hs[1], &out), out)
@@ -111,7 +116,7 @@ func (s *Scope) binary(op string, code C.int, a, b *Tensor) *Tensor {
 func (s *Scope) scalar(op string, code C.int, a *Tensor, v float64) *Tensor {
 	hs, ok := s.handles(op, a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result(op, C.tb_scalar(code, hs[0], C.double(v), &out), out)
@@ -123,7 +128,7 @@ const allDims = -1000
 func (s *Scope) reduce(op string, code C.int, a *Tensor, dim int, keep bool) *Tensor {
 	hs, ok := s.handles(op, a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result(op, C.tb_reduce(code, hs[0], C.int64_t(dim), boolInt(keep), &out), out)
@@ -179,7 +184,7 @@ func (s *Scope) RSub(v float64, a *Tensor) *Tensor { return s.scalar("rsub", C.T
 func (s *Scope) Clamp(a *Tensor, lo, hi float64) *Tensor {
 	hs, ok := s.handles("clamp", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("clamp", C.tb_clamp(hs[0], C.double(lo), C.double(hi), &out), out)
@@ -189,7 +194,7 @@ func (s *Scope) Clamp(a *Tensor, lo, hi float64) *Tensor {
 func (s *Scope) Where(cond, a, b *Tensor) *Tensor {
 	hs, ok := s.handles("where", cond, a, b)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("where", C.tb_where(hs[0], hs[1], hs[2], &out), out)
@@ -232,12 +237,12 @@ func (s *Scope) Repeat(a *Tensor, reps ...int64) *Tensor {
 func (s *Scope) shapeOp(op string, a *Tensor, shape []int64, f func(C.tb_tensor, *C.int64_t, C.int, *C.tb_tensor) C.tb_error) *Tensor {
 	hs, ok := s.handles(op, a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	p, n, err := cShape(shape)
 	if err != nil {
 		s.Fail(err)
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	status := f(hs[0], p, n, &out)
@@ -249,11 +254,11 @@ func (s *Scope) shapeOp(op string, a *Tensor, shape []int64, f func(C.tb_tensor,
 func (s *Scope) RepeatInterleave(a *Tensor, repeats []int64) *Tensor {
 	hs, ok := s.handles("repeat_interleave", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	if len(repeats) == 0 {
 		s.Fail(fmt.Errorf("torch: repeat_interleave: no repeats"))
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	status := C.tb_repeat_interleave(hs[0], (*C.int64_t)(&repeats[0]), C.int(len(repeats)), &out)
@@ -265,11 +270,11 @@ func (s *Scope) RepeatInterleave(a *Tensor, repeats []int64) *Tensor {
 func (s *Scope) Cat(dim int, ts ...*Tensor) *Tensor {
 	hs, ok := s.handles("cat", ts...)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	if len(hs) == 0 {
 		s.Fail(fmt.Errorf("torch: cat: no tensors"))
-		return nil
+		return s.failed()
 	}
 	// The handle array is passed to C, so it must live in C memory.
 	arr := (*[1 << 28]C.tb_tensor)(C.malloc(C.size_t(len(hs)) * C.size_t(unsafe.Sizeof(hs[0]))))[:len(hs):len(hs)]
@@ -283,7 +288,7 @@ func (s *Scope) Cat(dim int, ts ...*Tensor) *Tensor {
 func (s *Scope) Narrow(a *Tensor, dim int, start, length int64) *Tensor {
 	hs, ok := s.handles("narrow", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("narrow", C.tb_narrow(hs[0], C.int64_t(dim), C.int64_t(start), C.int64_t(length), &out), out)
@@ -293,7 +298,7 @@ func (s *Scope) Narrow(a *Tensor, dim int, start, length int64) *Tensor {
 func (s *Scope) IndexSelect(a *Tensor, dim int, index *Tensor) *Tensor {
 	hs, ok := s.handles("index_select", a, index)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("index_select", C.tb_index_select(hs[0], C.int64_t(dim), hs[1], &out), out)
@@ -313,7 +318,7 @@ const (
 func (s *Scope) CrossEntropy(logits, labels *Tensor, r Reduction) *Tensor {
 	hs, ok := s.handles("cross_entropy", logits, labels)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("cross_entropy", C.tb_cross_entropy(hs[0], hs[1], C.int(r), &out), out)
@@ -323,7 +328,7 @@ func (s *Scope) CrossEntropy(logits, labels *Tensor, r Reduction) *Tensor {
 func (s *Scope) NLLLoss(logp, labels *Tensor, r Reduction) *Tensor {
 	hs, ok := s.handles("nll_loss", logp, labels)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("nll_loss", C.tb_nll_loss(hs[0], hs[1], C.int(r), &out), out)
@@ -333,7 +338,7 @@ func (s *Scope) NLLLoss(logp, labels *Tensor, r Reduction) *Tensor {
 func (s *Scope) L2Norms(a *Tensor) *Tensor {
 	hs, ok := s.handles("l2_norms", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("l2_norms", C.tb_l2_norms(hs[0], &out), out)
@@ -344,7 +349,7 @@ func (s *Scope) L2Norms(a *Tensor) *Tensor {
 func (s *Scope) Renorm(a *Tensor, maxNorm float64) *Tensor {
 	hs, ok := s.handles("renorm", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("renorm", C.tb_renorm(hs[0], C.double(maxNorm), &out), out)
@@ -356,11 +361,11 @@ func (s *Scope) Renorm(a *Tensor, maxNorm float64) *Tensor {
 func (s *Scope) GroupCounts(labels *Tensor, sizes []int64, numClasses int) *Tensor {
 	hs, ok := s.handles("group_counts", labels)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	if len(sizes) == 0 {
 		s.Fail(fmt.Errorf("torch: group_counts: no groups"))
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	status := C.tb_group_counts(hs[0], (*C.int64_t)(&sizes[0]), C.int(len(sizes)), C.int64_t(numClasses), &out)
@@ -397,12 +402,12 @@ func (s *Scope) Rand(g *Generator, device string, shape ...int64) *Tensor {
 
 func (s *Scope) create(op, device string, shape []int64, f func(*C.int64_t, C.int, *C.char, *C.tb_tensor) C.tb_error) *Tensor {
 	if s.err != nil {
-		return nil
+		return s.failed()
 	}
 	p, n, err := cShape(shape)
 	if err != nil {
 		s.Fail(err)
-		return nil
+		return s.failed()
 	}
 	dev := C.CString(device)
 	defer C.free(unsafe.Pointer(dev))
@@ -416,11 +421,11 @@ func (s *Scope) create(op, device string, shape []int64, f func(*C.int64_t, C.in
 func (s *Scope) RandnLike(a *Tensor, std float64, g *Generator) *Tensor {
 	hs, ok := s.handles("randn_like", a)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	if g == nil || g.h == nil {
 		s.Fail(fmt.Errorf("torch: randn_like: nil or closed generator"))
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("randn_like", C.tb_randn_like(hs[0], C.double(std), g.h, &out), out)
@@ -438,11 +443,11 @@ func (s *Scope) FromInt64(data []int64, device string, shape ...int64) *Tensor {
 
 func (s *Scope) fromHost(op string, dt DType, data unsafe.Pointer, n int, device string, shape []int64) *Tensor {
 	if s.err != nil {
-		return nil
+		return s.failed()
 	}
 	if int64(n) != numel(shape) {
 		s.Fail(fmt.Errorf("torch: %s: %d values for shape %v", op, n, shape))
-		return nil
+		return s.failed()
 	}
 	return s.create(op, device, shape, func(p *C.int64_t, nd C.int, dev *C.char, out *C.tb_tensor) C.tb_error {
 		return C.tb_tensor_from_host(data, p, nd, C.int(dt), dev, out)
@@ -475,12 +480,12 @@ func (s *Scope) Grad(output *Tensor, inputs ...*Tensor) []*Tensor {
 func (s *Scope) GradOf(t *Tensor) *Tensor {
 	hs, ok := s.handles("grad_of", t)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	if err := check("grad_of", C.tb_tensor_grad(hs[0], &out)); err != nil {
 		s.Fail(err)
-		return nil
+		return s.failed()
 	}
 	if out == nil {
 		return nil

@@ -14,9 +14,11 @@ import (
 
 // Tensor is a handle to a libtorch tensor. Close frees the handle (the
 // storage goes when no other handle or module refers to it); it is safe to
-// call twice.
+// call twice. A tensor that a failed Scope operation returned holds no
+// handle and reports that failure from every method.
 type Tensor struct {
-	h C.tb_tensor
+	h   C.tb_tensor
+	err error // why a failed operation made no tensor
 }
 
 func newTensor(h C.tb_tensor) *Tensor {
@@ -36,6 +38,9 @@ func (t *Tensor) Close() {
 }
 
 func (t *Tensor) handle(op string) (C.tb_tensor, error) {
+	if t != nil && t.err != nil {
+		return nil, t.err
+	}
 	if t == nil || t.h == nil {
 		return nil, fmt.Errorf("torch: %s: nil or closed tensor", op)
 	}
@@ -213,9 +218,13 @@ func (t *Tensor) CopyFrom(b *Tensor) error {
 	return check("copy_", C.tb_copy_(h, hb))
 }
 
-// Gotorch returns a gotorch tensor sharing this tensor's storage, for the ops
-// gotorch offers. It has its own handle, freed by gotorch's finalizer.
-func (t *Tensor) Gotorch() (gotorch.Tensor, error) {
+// The shim and gotorch share one libtorch, so their tensors pass between
+// them without a copy: gotorchAlias and fromGotorch, kept out of our API
+// (no caller needs gotorch's types yet) and proved by TestGotorchInterop.
+
+// gotorchAlias returns a gotorch tensor sharing t's storage. It has its own
+// handle, freed by gotorch's finalizer.
+func (t *Tensor) gotorchAlias() (gotorch.Tensor, error) {
 	h, err := t.handle("alias")
 	if err != nil {
 		return gotorch.Tensor{}, err
@@ -229,8 +238,8 @@ func (t *Tensor) Gotorch() (gotorch.Tensor, error) {
 	return gotorch.Tensor{T: &p}, nil
 }
 
-// FromGotorch returns a torchbind handle sharing a gotorch tensor's storage.
-func FromGotorch(g gotorch.Tensor) (*Tensor, error) {
+// fromGotorch returns a handle sharing a gotorch tensor's storage.
+func fromGotorch(g gotorch.Tensor) (*Tensor, error) {
 	if g.T == nil || *g.T == nil {
 		return nil, fmt.Errorf("torch: nil gotorch tensor")
 	}

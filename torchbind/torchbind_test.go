@@ -264,3 +264,30 @@ func TestUseCores(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedScopeReportsItsError: after an operation fails, the tensors the
+// scope returns and the scopes they are handed to report libtorch's message,
+// not a nil tensor, whatever is called next.
+func TestFailedScopeReportsItsError(t *testing.T) {
+	s := NewScope()
+	defer s.Close()
+	x := s.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, "cpu", 2, 3)
+	bad := s.Reshape(x, 4, 4) // 6 values are no 4x4
+	first := s.Err()
+	if first == nil {
+		t.Fatal("reshaping 6 values to 4x4 did not fail")
+	}
+	if strings.Contains(first.Error(), "nil or closed") {
+		t.Fatalf("the failure says %q, not libtorch's reason", first)
+	}
+	_, itemErr := s.Max(s.Neg(bad)).Item()
+	_, valuesErr := bad.Float32s()
+	other := NewScope()
+	defer other.Close()
+	other.Add(bad, bad)
+	for what, err := range map[string]error{"Item after more operations": itemErr, "Float32s": valuesErr, "another scope": other.Err()} {
+		if err != first {
+			t.Errorf("%s: %v, want the scope's first error %v", what, err, first)
+		}
+	}
+}
