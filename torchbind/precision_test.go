@@ -1,12 +1,13 @@
 package torchbind
 
 import (
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 func TestParsePrecision(t *testing.T) {

@@ -3,13 +3,14 @@ package torchbind
 import (
 	"encoding/binary"
 	"encoding/json"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 // modelsDir holds the TorchScript exports and PyTorch golden logits that

@@ -2,7 +2,6 @@ package attack
 
 import (
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )

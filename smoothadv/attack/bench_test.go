@@ -2,12 +2,12 @@ package attack
 
 import (
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )

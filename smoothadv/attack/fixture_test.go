@@ -2,7 +2,6 @@ package attack
 
 import (
 	"encoding/json"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

@@ -2,12 +2,13 @@ package bench
 
 import (
 	"context"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 var python = testenv.Python()

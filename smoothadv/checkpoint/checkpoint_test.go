@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 // The fixtures are written once per test run by testdata/make_fixtures.py,

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
+
 	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/nlpodyssey/gopickle/types"
+
 	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
 

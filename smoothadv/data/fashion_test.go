@@ -3,13 +3,14 @@ package data
 import (
 	"bytes"
 	"compress/gzip"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 func TestFashionMNISTMatchesNumpy(t *testing.T) {

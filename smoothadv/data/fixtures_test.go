@@ -3,10 +3,11 @@ package data
 import (
 	"encoding/json"
 	"errors"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
 // python is Debian's interpreter, which has numpy, torch, torchvision and PIL.

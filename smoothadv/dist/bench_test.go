@@ -2,7 +2,6 @@ package dist
 
 import (
 	"fmt"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/torchbind"
 )

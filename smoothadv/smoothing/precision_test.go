@@ -5,9 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/internal/testenv"
-
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/torchbind"
 )

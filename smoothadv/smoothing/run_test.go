@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/internal/testenv"
-
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
 )

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smoothadv/smoothadv/internal/testenv"
-
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

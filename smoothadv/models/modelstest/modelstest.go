@@ -6,13 +6,13 @@ package modelstest
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/smoothadv/smoothadv/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
+
 	"github.com/smoothadv/smoothadv/smoothadv/internal/safepickle"
 )
 
