@@ -1,6 +1,8 @@
 // Package experiment runs a whole experiment from one YAML file: a grid of
 // training configurations, each trained, certified and analysed, then a
-// table, an upper envelope and a plot over all of them.
+// table, an upper envelope and a plot over all of them. It is pure Go: it
+// reads, checks and plans without libtorch, and hands the training and
+// certification to a Worker (package experiment/libtorch's runs them).
 //
 //	version: 1
 //	name: fashion_demo                 # the experiment's folder under the output folder
