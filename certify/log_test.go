@@ -8,16 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/smoothadv/smoothadv/internal/filetest"
+)
 
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -87,7 +80,7 @@ func TestOpenLogNewWritesHeaderAndLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each line reaches the file as it is written.
-	if got, want := readFile(t, path), CertifyHeader+"\n0\t1\t1\t0.5\t1\t0:00:00\n"; got != want {
+	if got, want := filetest.Read(t, path), CertifyHeader+"\n0\t1\t1\t0.5\t1\t0:00:00\n"; got != want {
 		t.Errorf("file %q, want %q", got, want)
 	}
 	if err := l.Close(); err != nil {
@@ -125,7 +118,7 @@ func TestOpenLogResume(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			if got := readFile(t, path); got != tt.wantKept {
+			if got := filetest.Read(t, path); got != tt.wantKept {
 				t.Errorf("kept %q, want %q", got, tt.wantKept)
 			}
 			var got []int
@@ -143,7 +136,7 @@ func TestOpenLogResume(t *testing.T) {
 			if err := l.Write(PredictRecord{Index: 20, Label: 3, Predict: 3, BasePredict: 3}); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := readFile(t, path), tt.wantKept+"20\t3\t3\t3\t1\t0:00:00\n"; got != want {
+			if got, want := filetest.Read(t, path), tt.wantKept+"20\t3\t3\t3\t1\t0:00:00\n"; got != want {
 				t.Errorf("after a write %q, want %q", got, want)
 			}
 			if rem := done.Remaining([]int{0, 10, 20, 30}); len(rem) != 4-len(tt.wantDone) {
@@ -167,7 +160,7 @@ func TestOpenLogResumeRefusesDamage(t *testing.T) {
 				l.Close()
 				t.Fatal("want an error")
 			}
-			if got := readFile(t, path); got != tt.content {
+			if got := filetest.Read(t, path); got != tt.content {
 				t.Errorf("file changed to %q", got)
 			}
 		})
@@ -259,7 +252,7 @@ func TestReadDone(t *testing.T) {
 	if err != nil || done.Len() != 2 || !done.Contains(10) || done.Contains(20) {
 		t.Errorf("%d done, %v; want 0 and 10", done.Len(), err)
 	}
-	if readFile(t, path) != content {
+	if filetest.Read(t, path) != content {
 		t.Error("ReadDone changed the log")
 	}
 	writeFile(t, path, PredictHeader+"\n")

@@ -84,7 +84,7 @@ func TestMergeJoinsShardsInOrder(t *testing.T) {
 			if err != nil || n != 5 {
 				t.Fatalf("Merge: %d lines, %v", n, err)
 			}
-			if got := readFile(t, out); got != want.String() {
+			if got := filetest.Read(t, out); got != want.String() {
 				t.Errorf("merged %q, want %q", got, want.String())
 			}
 			p, ok, err := ReadParams(out)
@@ -124,13 +124,13 @@ func TestMergeRefuses(t *testing.T) {
 			"part(s) 1/3 2/3 are not"},
 		{"shard stopped early", true, func(t *testing.T, p []string) []string {
 			// Drop shard 1's last line: its 70 is missing.
-			data := readFile(t, p[1])
+			data := filetest.Read(t, p[1])
 			lines := strings.SplitAfter(data, "\n")
 			writeFile(t, p[1], strings.Join(lines[:len(lines)-2], ""))
 			return p
 		}, nil, "shard1): 1 of 3 expected indices are missing: 70: resume that shard first"},
 		{"outside the selection", true, func(t *testing.T, p []string) []string {
-			writeFile(t, p[0], readFile(t, p[0])+certifyLine(5))
+			writeFile(t, p[0], filetest.Read(t, p[0])+certifyLine(5))
 			return p
 		}, nil, "shard0): indices outside the selection: 5"},
 		{"other sigma", true, func(t *testing.T, p []string) []string {
@@ -172,11 +172,11 @@ func TestMergeRefuses(t *testing.T) {
 		{"no run parameters, missing shard", false, func(t *testing.T, p []string) []string { return p[:2] }, &sel,
 			"3 of 10 expected indices are missing: 20 50 80"},
 		{"no run parameters, outside the selection", false, func(t *testing.T, p []string) []string {
-			writeFile(t, p[0], readFile(t, p[0])+certifyLine(5))
+			writeFile(t, p[0], filetest.Read(t, p[0])+certifyLine(5))
 			return p
 		}, &sel, "indices outside the selection: 5"},
 		{"torn shard", true, func(t *testing.T, p []string) []string {
-			writeFile(t, p[0], readFile(t, p[0])+"95\t1")
+			writeFile(t, p[0], filetest.Read(t, p[0])+"95\t1")
 			return p
 		}, nil, "resume this shard first"},
 		{"mixed kinds", false, func(t *testing.T, p []string) []string {

@@ -20,8 +20,8 @@ func TestParamsRoundTrip(t *testing.T) {
 	if err := WriteParams(path, p); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(readFile(t, ParamsPath(path)), `"shard": "2/5"`) {
-		t.Errorf("the shard is not written as i/n:\n%s", readFile(t, ParamsPath(path)))
+	if !strings.Contains(filetest.Read(t, ParamsPath(path)), `"shard": "2/5"`) {
+		t.Errorf("the shard is not written as i/n:\n%s", filetest.Read(t, ParamsPath(path)))
 	}
 	got, ok, err := ReadParams(path)
 	if err != nil || !ok {
@@ -105,8 +105,8 @@ func TestOpenRunLogFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if done.Len() != 0 || readFile(t, path) != CertifyHeader+"\n" {
-		t.Errorf("a fresh log holds %d done, %q", done.Len(), readFile(t, path))
+	if done.Len() != 0 || filetest.Read(t, path) != CertifyHeader+"\n" {
+		t.Errorf("a fresh log holds %d done, %q", done.Len(), filetest.Read(t, path))
 	}
 	if got, _, _ := ReadParams(path); !reflect.DeepEqual(got, p) {
 		t.Errorf("run parameters %+v, want %+v", got, p)
@@ -191,12 +191,12 @@ func TestOpenRunLogRefusesOtherParameters(t *testing.T) {
 func TestOpenRunLogWithoutParameters(t *testing.T) {
 	path, p := runLogFixture(t)
 	os.Remove(ParamsPath(path))
-	before := readFile(t, path)
+	before := filetest.Read(t, path)
 	_, _, err := OpenRunLog[CertifyRecord](path, p, true, false)
 	if err == nil || !strings.Contains(err.Error(), "--resume-unchecked") {
 		t.Fatalf("error %v, want one pointing to --resume-unchecked", err)
 	}
-	if readFile(t, path) != before {
+	if filetest.Read(t, path) != before {
 		t.Error("refused resume changed the log")
 	}
 	if _, err := os.Stat(ParamsPath(path)); !os.IsNotExist(err) {
@@ -235,8 +235,8 @@ func TestOpenRunLogNothingToCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			l.Close()
-			if done.Len() != 0 || readFile(t, path) != CertifyHeader+"\n" {
-				t.Errorf("done %d, log %q", done.Len(), readFile(t, path))
+			if done.Len() != 0 || filetest.Read(t, path) != CertifyHeader+"\n" {
+				t.Errorf("done %d, log %q", done.Len(), filetest.Read(t, path))
 			}
 			if got, _, _ := ReadParams(path); got.Sigma != p.Sigma {
 				t.Errorf("run parameters not replaced: sigma %v", got.Sigma)

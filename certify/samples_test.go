@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/smoothadv/smoothadv/internal/filetest"
 )
 
 // TestSamplesResumeKeepsTheLogsExamples: a resumed samples file keeps the
@@ -27,7 +29,7 @@ func TestSamplesResumeKeepsTheLogsExamples(t *testing.T) {
 	l.Close()
 	// The log holds 0 and 5: 10's samples line was written, its log line not.
 	// And a torn line after it.
-	writeFile(t, SamplesPath(log), readFile(t, SamplesPath(log))+"15\t62")
+	writeFile(t, SamplesPath(log), filetest.Read(t, SamplesPath(log))+"15\t62")
 	done := newDone([]entry{{index: 0}, {index: 5}})
 	l, err = OpenSamples(log, done, true)
 	if err != nil {
@@ -38,7 +40,7 @@ func TestSamplesResumeKeepsTheLogsExamples(t *testing.T) {
 	}
 	l.Close()
 	want := "idx\tsamples\n0\t157\n5\t10000\n10\t313\n"
-	if got := readFile(t, SamplesPath(log)); got != want {
+	if got := filetest.Read(t, SamplesPath(log)); got != want {
 		t.Errorf("resumed samples file %q, want %q", got, want)
 	}
 	got, err := ReadSamples(log)
@@ -51,7 +53,7 @@ func TestSamplesResumeKeepsTheLogsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if got := readFile(t, SamplesPath(other)); got != SamplesHeader+"\n" {
+	if got := filetest.Read(t, SamplesPath(other)); got != SamplesHeader+"\n" {
 		t.Errorf("fresh samples file on resume: %q", got)
 	}
 }
@@ -81,7 +83,7 @@ func TestSamplesRefusesDamage(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q, want one containing %q", err, tt.want)
 			}
-			if tt.content != "" && readFile(t, SamplesPath(log)) != tt.content {
+			if tt.content != "" && filetest.Read(t, SamplesPath(log)) != tt.content {
 				t.Error("a refused samples file was changed")
 			}
 		})
@@ -127,7 +129,7 @@ func TestMergeJoinsSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "idx\tsamples\n0\t100\n20\t120\n40\t140\n60\t160\n80\t180\n"
-	if got := readFile(t, SamplesPath(out)); got != want {
+	if got := filetest.Read(t, SamplesPath(out)); got != want {
 		t.Errorf("merged samples %q, want %q", got, want)
 	}
 	// A merge of fixed-N shards into the same place leaves no samples file.
@@ -152,7 +154,7 @@ func TestMergeRefusesBadSamples(t *testing.T) {
 			writeFile(t, SamplesPath(p[0]), SamplesHeader+"\n0\t100\n")
 		}, "1 of 2 expected indices are missing: 60"},
 		{"example of another shard", func(t *testing.T, p []string) {
-			writeFile(t, SamplesPath(p[0]), readFile(t, SamplesPath(p[0]))+"20\t3\n")
+			writeFile(t, SamplesPath(p[0]), filetest.Read(t, SamplesPath(p[0]))+"20\t3\n")
 		}, "indices outside the selection: 20"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

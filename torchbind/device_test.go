@@ -16,16 +16,11 @@ func TestResolveDevice(t *testing.T) {
 			t.Errorf("ResolveDevice(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
+	// The names' forms are devicename's to check (its tests); two show that
+	// its refusals reach here.
 	for in, want := range map[string]string{
-		"cpu:1":   `device "cpu:1": cpu takes no index (want auto, cpu, cuda or cuda:N)`,
-		"auto:0":  `device "auto:0": auto takes no index`,
-		"gpu":     `unknown device "gpu" (want auto, cpu, cuda or cuda:N)`,
-		"":        `unknown device ""`,
-		"CUDA:0":  `unknown device "CUDA:0"`,
-		"cuda:":   `device "cuda:": GPU index "" is not a number 0, 1, ...`,
-		"cuda:x":  `device "cuda:x": GPU index "x" is not a number`,
-		"cuda:-1": `device "cuda:-1": GPU index "-1" is not a number`,
-		"cuda:01": `device "cuda:01": GPU index "01" is not a number`,
+		"cpu:1": `device "cpu:1": cpu takes no index (want auto, cpu, cuda or cuda:N)`,
+		"gpu":   `unknown device "gpu" (want auto, cpu, cuda or cuda:N)`,
 	} {
 		got, err := ResolveDevice(in)
 		if err == nil || !strings.Contains(err.Error(), want) {

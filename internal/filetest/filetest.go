@@ -34,3 +34,13 @@ func Snapshot(t testing.TB, dir string) map[string]string {
 	}
 	return out
 }
+
+// Read returns the file's content, failing the test when it cannot be read.
+func Read(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

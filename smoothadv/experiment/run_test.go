@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/filetest"
 	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
@@ -122,15 +123,6 @@ grid:
   training.noise_sd: [0.25, 0.5]
 `
 
-func read(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // TestFinishedStagesAreSkipped runs an experiment whose first run is
 // already trained and certified: only the second is worked on, both are
 // analysed, and a second Run does nothing but analyse.
@@ -149,7 +141,7 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 	if err := (&fakeWorker{}).Certify(context.Background(), first, filepath.Join(first.TrainDir(exp), settings.CheckpointFile), first.CertifyLog(exp)); err != nil {
 		t.Fatal(err)
 	}
-	before := read(t, first.CertifyLog(exp))
+	before := filetest.Read(t, first.CertifyLog(exp))
 
 	w := &fakeWorker{}
 	var log strings.Builder
@@ -166,7 +158,7 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 	if len(w.certified) != 1 || w.certified[0] != second.CertifyLog(exp) {
 		t.Errorf("certified %v, want %s only", w.certified, second.CertifyLog(exp))
 	}
-	if read(t, first.CertifyLog(exp)) != before {
+	if filetest.Read(t, first.CertifyLog(exp)) != before {
 		t.Error("the finished certify log changed")
 	}
 	for _, want := range []string{"train: done (2/2 epochs), skipped", "certify: done (10/10 examples), skipped", "certify: 10 of 10 examples left"} {
@@ -183,7 +175,7 @@ func TestFinishedStagesAreSkipped(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if table := read(t, filepath.Join(exp, "certified_accuracy.md")); !strings.Contains(table, "gaussian/noise_0.25") || !strings.Contains(table, "gaussian/noise_0.50") {
+	if table := filetest.Read(t, filepath.Join(exp, "certified_accuracy.md")); !strings.Contains(table, "gaussian/noise_0.25") || !strings.Contains(table, "gaussian/noise_0.50") {
 		t.Errorf("experiment table lacks a run:\n%s", table)
 	}
 
@@ -229,7 +221,7 @@ func TestCutShortStagesResume(t *testing.T) {
 	if len(w.trains) != 1 || len(w.certified) != 1 {
 		t.Errorf("%d trainings, %d certifications, want 1 and 1", len(w.trains), len(w.certified))
 	}
-	lines := strings.Split(strings.TrimSpace(read(t, r.CertifyLog(exp))), "\n")
+	lines := strings.Split(strings.TrimSpace(filetest.Read(t, r.CertifyLog(exp))), "\n")
 	if len(lines) != 11 || lines[1] != "0\t9\t9\t0.5\t1\t0:00:01.000000" {
 		t.Errorf("certify log has %d lines, want the header, the 3 kept lines and 7 new:\n%s", len(lines), strings.Join(lines, "\n"))
 	}

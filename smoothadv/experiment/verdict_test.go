@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify/analysis"
+	"github.com/smoothadv/smoothadv/internal/filetest"
 	"github.com/smoothadv/smoothadv/internal/testenv"
 )
 
@@ -132,7 +133,7 @@ func TestComparisonWritten(t *testing.T) {
 	if !strings.HasSuffix(log.String(), want) {
 		t.Errorf("log does not end with the comparison %q:\n%s", want, log.String())
 	}
-	if got := read(t, filepath.Join(out, "two", comparisonFile)); got != want {
+	if got := filetest.Read(t, filepath.Join(out, "two", comparisonFile)); got != want {
 		t.Errorf("%s: %q, want %q", comparisonFile, got, want)
 	}
 }

@@ -30,7 +30,7 @@ func TestExampleReproducesTable2(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"cohen_cifar10_certified_outer_envelop", "our_cifar10_certified_outer_envelop"} {
-		got, want := read(t, filepath.Join(out, name)), read(t, filepath.Join(ref, "analysis", "latex_new", name))
+		got, want := filetest.Read(t, filepath.Join(out, name)), filetest.Read(t, filepath.Join(ref, "analysis", "latex_new", name))
 		if got != want {
 			t.Errorf("%s:\ngot\n%s\nreference\n%s", name, got, want)
 		}
@@ -38,8 +38,8 @@ func TestExampleReproducesTable2(t *testing.T) {
 	// The best-model files name models by legend here and by path in the
 	// reference; radii and accuracies must agree.
 	for _, name := range []string{"cifar10_original", "cifar10_ours"} {
-		got := columns(t, read(t, filepath.Join(out, "radii_to_best_models", name)))
-		want := columns(t, read(t, filepath.Join(ref, "analysis", "radii_to_best_models", name)))
+		got := columns(t, filetest.Read(t, filepath.Join(out, "radii_to_best_models", name)))
+		want := columns(t, filetest.Read(t, filepath.Join(ref, "analysis", "radii_to_best_models", name)))
 		if got != want {
 			t.Errorf("%s radius and accuracy columns:\ngot\n%s\nreference\n%s", name, got, want)
 		}
@@ -66,15 +66,6 @@ func TestExampleReproducesTable2(t *testing.T) {
 	if resolved.Plots[0].DPI != 150 || !filepath.IsAbs(resolved.Groups[0].Logs[0].Path) {
 		t.Errorf("resolved spec lacks defaults or absolute paths: %+v", resolved.Plots[0])
 	}
-}
-
-func read(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
 }
 
 // columns keeps the first two tab-separated columns of every line.
@@ -213,7 +204,7 @@ func TestOutputsRefused(t *testing.T) {
 	if err := s.Run(&bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, logPath); got != logText {
+	if got := filetest.Read(t, logPath); got != logText {
 		t.Errorf("input log changed to %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(outDir, "sub", "x.csv")); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/smoothadv/smoothadv/certify"
+	"github.com/smoothadv/smoothadv/internal/filetest"
 	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
@@ -66,11 +67,11 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if err := e.Run(context.Background(), experiment.Options{Out: out, Worker: Worker{}}); err != nil {
 		t.Fatal(err)
 	}
-	trainLog := readFile(t, filepath.Join(r.TrainDir(exp), trainlog.File))
+	trainLog := filetest.Read(t, filepath.Join(r.TrainDir(exp), trainlog.File))
 	if n := strings.Count(trainLog, "\n"); n != 2 {
 		t.Errorf("log.txt has %d lines, want the header and one epoch:\n%s", n, trainLog)
 	}
-	lines := strings.Split(strings.TrimSpace(readFile(t, r.CertifyLog(exp))), "\n")
+	lines := strings.Split(strings.TrimSpace(filetest.Read(t, r.CertifyLog(exp))), "\n")
 	if len(lines) != 6 {
 		t.Fatalf("certify log has %d lines, want the header and 5 examples:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -91,10 +92,10 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if !strings.Contains(log.String(), "train: done (1/1 epochs), skipped") || !strings.Contains(log.String(), "certify: 3 of 5 examples left") {
 		t.Errorf("second run:\n%s", log.String())
 	}
-	if got := readFile(t, filepath.Join(r.TrainDir(exp), trainlog.File)); got != trainLog {
+	if got := filetest.Read(t, filepath.Join(r.TrainDir(exp), trainlog.File)); got != trainLog {
 		t.Error("the finished training log changed")
 	}
-	again := strings.Split(strings.TrimSpace(readFile(t, r.CertifyLog(exp))), "\n")
+	again := strings.Split(strings.TrimSpace(filetest.Read(t, r.CertifyLog(exp))), "\n")
 	if len(again) != 6 || strings.Join(again[:3], "\n") != strings.Join(lines[:3], "\n") {
 		t.Errorf("continued certify log:\n%s\nwant its first lines kept:\n%s", strings.Join(again, "\n"), strings.Join(lines[:3], "\n"))
 	}
@@ -104,13 +105,4 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if err != nil || !ok || p.Kind != certify.KindCertify || p.N0 != 20 || p.N != 100 || p.Skip != 2000 || p.Sigma != 0.5 {
 		t.Errorf("run parameters beside the certify log: %+v, %v, %v", p, ok, err)
 	}
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
