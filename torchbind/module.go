@@ -97,12 +97,12 @@ func (m *Module) Infer(s *Scope, x *Tensor) *Tensor { return m.forward(s, x, fal
 func (m *Module) forward(s *Scope, x *Tensor, grad bool) *Tensor {
 	hs, ok := s.handles("forward", x)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	h, err := m.handle("forward")
 	if err != nil {
 		s.Fail(err)
-		return nil
+		return s.failed()
 	}
 	var out C.tb_tensor
 	return s.result("forward", C.tb_module_forward(h, hs[0], boolInt(grad), boolInt(m.channelsLast), &out), out)

@@ -76,7 +76,7 @@ func (o InferOptions) Default() bool {
 func (m *Module) InferWith(s *Scope, x *Tensor, o InferOptions) *Tensor {
 	hs, ok := s.handles("forward", x)
 	if !ok {
-		return nil
+		return s.failed()
 	}
 	h, err := m.handle("forward")
 	if err == nil {
@@ -87,7 +87,7 @@ func (m *Module) InferWith(s *Scope, x *Tensor, o InferOptions) *Tensor {
 		}
 	}
 	s.Fail(err)
-	return nil
+	return s.failed()
 }
 
 // Frozen returns a frozen eval-mode copy of the module (BatchNorm folded

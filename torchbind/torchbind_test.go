@@ -230,13 +230,18 @@ func TestShapeMismatchIsAnError(t *testing.T) {
 	s := NewScope()
 	defer s.Close()
 	x := s.Zeros(Float32, "cpu", 2, 3, 32, 32) // CIFAR-shaped input to a 1x28x28 model
-	if y := m.Infer(s, x); y != nil || s.Err() == nil {
+	if y := m.Infer(s, x); s.Err() == nil {
 		t.Fatal("forward on a wrong-shaped input gave no error")
+	} else if _, err := y.Float32s(); err != s.Err() {
+		t.Errorf("its result reports %v, want the scope's error", err)
 	}
 	t.Logf("%v", s.Err())
 	// The error is sticky and later operations are no-ops.
-	if z := s.Add(x, x); z != nil {
-		t.Error("operation after an error returned a tensor")
+	before := s.Len()
+	if z := s.Add(x, x); s.Len() != before {
+		t.Error("an operation after an error made a tensor")
+	} else if _, err := z.Float32s(); err != s.Err() {
+		t.Errorf("an operation after an error reports %v, want the first error", err)
 	}
 }
 
