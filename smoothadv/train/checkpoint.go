@@ -11,7 +11,7 @@ import (
 // resumeState is what a checkpoint restores.
 type resumeState struct {
 	model *models.Model
-	epoch int // the last finished epoch
+	done  int // epochs trained: the checkpoint's 'epoch', as train_pgd.py saves it (epoch + 1)
 	optim *models.OptimizerState
 }
 
@@ -27,7 +27,7 @@ func loadCheckpoint(dir string, opt models.Options) (*resumeState, error) {
 		m.Close()
 		return nil, err
 	}
-	return &resumeState{model: m, epoch: m.Meta.Epoch, optim: o}, nil
+	return &resumeState{model: m, done: m.Meta.Epoch, optim: o}, nil
 }
 
 // restoreOptimizer hands the checkpoint's momentum buffers to the optimizer.
@@ -39,12 +39,13 @@ func (t *Trainer) restoreOptimizer(st *resumeState) {
 	st.optim.MomentumBuffers = nil
 }
 
-// saveCheckpoint writes the model and optimizer after epoch, atomically.
+// saveCheckpoint writes the model and optimizer after epoch (from 0),
+// atomically, recording epoch + 1 epochs done as train_pgd.py does.
 func (t *Trainer) saveCheckpoint(epoch int) error {
 	o := &models.OptimizerState{LR: t.opt.LR, Momentum: t.opt.Momentum, Dampening: t.opt.Dampening,
 		WeightDecay: t.opt.WeightDecay, Nesterov: t.opt.Nesterov, MomentumBuffers: t.opt.Buffers}
-	t.model.Meta.Epoch = epoch
-	if err := models.SaveCheckpoint(filepath.Join(t.cfg.OutDir, settings.CheckpointFile), t.model, epoch, o); err != nil {
+	t.model.Meta.Epoch = epoch + 1
+	if err := models.SaveCheckpoint(filepath.Join(t.cfg.OutDir, settings.CheckpointFile), t.model, epoch+1, o); err != nil {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil

@@ -226,7 +226,7 @@ func killAndResume(t *testing.T, c settings.Config) {
 	if err != nil {
 		t.Fatalf("the final checkpoint does not load: %v", err)
 	}
-	if m.Meta.Epoch != c.Epochs-1 || m.Meta.NoiseSD != c.NoiseSD || m.Meta.Arch != c.Arch {
+	if m.Meta.Epoch != c.Epochs || m.Meta.NoiseSD != c.NoiseSD || m.Meta.Arch != c.Arch {
 		t.Errorf("checkpoint metadata %+v", m.Meta)
 	}
 	m.Close()

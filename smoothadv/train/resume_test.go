@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/smoothadv/smoothadv/internal/filetest"
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
@@ -62,5 +64,40 @@ func TestRunRecordReadsBack(t *testing.T) {
 	var rec struct{ Config settings.Config }
 	if err := json.Unmarshal(b, &rec); err != nil || rec.Config != c {
 		t.Errorf("record %+v (%v), want %+v", rec.Config, err, c)
+	}
+}
+
+// TestCheckpointEpochAsTrainPGD: the checkpoint's 'epoch' is the number of
+// epochs done, as train_pgd.py saves it ({'epoch': epoch + 1, ...}), both
+// ways. A checkpoint saved by the reference's own code after its first
+// epoch resumes at epoch 1 (one epoch left of two, not none); ours after two
+// epochs reads 2 in PyTorch, where the reference's resume starts.
+func TestCheckpointEpochAsTrainPGD(t *testing.T) {
+	c := small(t)
+	script := `import sys; sys.path.insert(0, "../models"); import torch; from export_models import build
+torch.manual_seed(4)
+model = build("fashion_cnn")
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+epoch = 0  # train_pgd.py after its first epoch:
+torch.save({'epoch': epoch + 1, 'arch': "fashion_cnn", 'state_dict': model.state_dict(), 'optimizer': optimizer.state_dict()}, sys.argv[1])`
+	path := filepath.Join(c.OutDir, settings.CheckpointFile)
+	if out, err := exec.Command(testenv.Python(), "-c", script, path).CombinedOutput(); err != nil {
+		t.Fatalf("saving as train_pgd.py (needs %s with torch): %v\n%s", testenv.Python(), err, out)
+	}
+	c.Resume = true
+	var out strings.Builder
+	if err := Run(context.Background(), c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); strings.Contains(got, "epoch 0:") || !strings.Contains(got, "epoch 1:") {
+		t.Errorf("resuming the reference's checkpoint of one epoch trained:\n%s\nwant epoch 1 alone", got)
+	}
+	const read = `import sys, torch; print(torch.load(sys.argv[1], map_location="cpu")["epoch"])`
+	b, err := exec.Command(testenv.Python(), "-c", read, path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "2" {
+		t.Errorf("PyTorch reads 'epoch' %s from our checkpoint after two epochs, want 2 (epochs done, as train_pgd.py)", got)
 	}
 }

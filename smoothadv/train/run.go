@@ -111,7 +111,7 @@ func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
 		if st, err = loadCheckpoint(cfg.OutDir, opt); err != nil {
 			return 0, fmt.Errorf("resume: %w", err)
 		}
-		t.model, start = st.model, st.epoch+1
+		t.model, start = st.model, st.done
 		defer t.restoreOptimizer(st)
 	case cfg.PretrainedModel != "":
 		if t.model, err = finetune(cfg, opt); err != nil {
