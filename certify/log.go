@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/outputs"
 	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
@@ -389,6 +390,14 @@ func readEntries(path string, f logFormat) (entries []entry, valid int, err erro
 // single write, so that an interrupted run leaves at most a torn last line.
 type Log[R Record] struct {
 	lineFile
+	lock *outputs.Lock // OpenRunLog's hold on the log, released by Close
+}
+
+// Close closes the log and releases its lock.
+func (l *Log[R]) Close() error {
+	err := l.lineFile.Close()
+	l.lock.Release()
+	return err
 }
 
 // OpenLog opens the log at path. Without resume it creates or truncates the
@@ -406,7 +415,7 @@ func OpenLog[R Record](path string, resume bool) (*Log[R], Done, error) {
 		if err != nil {
 			return nil, Done{}, fmt.Errorf("create log: %w", err)
 		}
-		l := &Log[R]{lineFile{f, "log"}}
+		l := &Log[R]{lineFile: lineFile{f, "log"}}
 		if err := l.writeLine(format.header); err != nil {
 			f.Close()
 			return nil, Done{}, err
@@ -417,7 +426,7 @@ func OpenLog[R Record](path string, resume bool) (*Log[R], Done, error) {
 	if err != nil {
 		return nil, Done{}, fmt.Errorf("open log for resuming: %w", err)
 	}
-	l := &Log[R]{lineFile{f, "log"}}
+	l := &Log[R]{lineFile: lineFile{f, "log"}}
 	done, err := l.resume(format)
 	if err != nil {
 		f.Close()

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
-	"github.com/smoothadv/smoothadv/internal/samepath"
+	"github.com/smoothadv/smoothadv/internal/outputs"
 )
 
 // RunParams are the parameters of a certify or predict run. The reference's
@@ -188,24 +188,42 @@ func (sh *Shard) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// OpenOptions say how OpenRunLog treats a log that is already there.
+type OpenOptions struct {
+	// Resume continues the log's lines, which must have been made with the
+	// same parameters.
+	Resume bool
+	// Unchecked resumes also a log with no recorded parameters.
+	Unchecked bool
+	// Overwrite replaces a log whose recorded parameters are another run's.
+	Overwrite bool
+}
+
 // OpenRunLog opens the log at path for a run with parameters p, keeping the
 // record of its parameters (ParamsPath) in step, and refuses anything that
-// would mix results of different runs in one log or write over the model:
+// would mix results of different runs in one log, destroy another run's
+// results, or write over the model:
 //
-//   - Without resume, the parameters are recorded and then the log is
-//     created, both replacing any old ones, as the reference overwrites its
-//     log.
+//   - No output (the log, its parameters, its samples file) may be the
+//     model file, through links or other spellings.
+//   - The log is locked for this run until Close: a second run on the same
+//     log is refused at once. Temporary files of killed runs are removed.
+//   - Without resume, the old log is removed, the parameters recorded and
+//     the log created, replacing any old ones, as the reference overwrites
+//     its log; in that order, so that a run killed between two steps never
+//     leaves old lines under new parameters. A log that holds lines of a run
+//     with other recorded parameters is refused unless o.Overwrite.
 //   - With resume, a log that already holds lines must have been written
 //     with the same parameters (but for informational ones such as the
 //     device and batch size): a difference is refused, naming each
 //     parameter. A log without recorded parameters (the Python reference's,
-//     or an older smoothadv's) is refused unless unchecked is set, because
+//     or an older smoothadv's) is refused unless o.Unchecked, because
 //     nothing can be checked. A refused log and its parameters are left as
 //     they were. A missing or empty log starts afresh.
 //
 // The log itself is opened as OpenLog opens it. A samples file left beside
 // it by an earlier adaptive run is removed unless p is adaptive too.
-func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Log[R], Done, error) {
+func OpenRunLog[R Record](path string, p RunParams, o OpenOptions) (_ *Log[R], _ Done, err error) {
 	var zero R
 	format := zero.format()
 	if p.Shard == (Shard{}) {
@@ -214,18 +232,45 @@ func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Lo
 	if p.Kind != format.kind {
 		return nil, Done{}, fmt.Errorf("run parameters of kind %q for a %s log", p.Kind, format.kind)
 	}
-	for _, out := range []string{path, ParamsPath(path)} {
-		if p.Model != "" && samepath.Same(out, p.Model) {
-			return nil, Done{}, fmt.Errorf("output file %s is the model file %s: write the log elsewhere", out, p.Model)
-		}
+	err = outputs.CheckDistinct([]outputs.File{{Role: "the model file", Path: p.Model}},
+		[]outputs.File{{Role: "output file", Path: path}, {Role: "output file", Path: ParamsPath(path)}, {Role: "output file", Path: SamplesPath(path)}})
+	if err != nil {
+		return nil, Done{}, err
 	}
+	lock, err := outputs.Take(path, false)
+	if err != nil {
+		return nil, Done{}, err
+	}
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
+	if err := outputs.RemoveStaleTemps(ParamsPath(path)); err != nil {
+		return nil, Done{}, err
+	}
+	resume := o.Resume || o.Unchecked
 	if resume {
-		if err := checkResume(path, format, p, unchecked); err != nil {
+		if err := checkResume(path, format, p, o.Unchecked); err != nil {
 			return nil, Done{}, err
 		}
-	}
-	if err := WriteParams(path, p); err != nil {
-		return nil, Done{}, err
+		if err := WriteParams(path, p); err != nil {
+			return nil, Done{}, err
+		}
+	} else {
+		if !o.Overwrite {
+			if err := checkNotAnotherRun(path, format, p); err != nil {
+				return nil, Done{}, err
+			}
+		}
+		// The old lines go before the new parameters are recorded, so that
+		// a run killed between the two leaves no lines under the wrong ones.
+		if err := removeStale(path); err != nil {
+			return nil, Done{}, err
+		}
+		if err := WriteParams(path, p); err != nil {
+			return nil, Done{}, err
+		}
 	}
 	// Only an adaptive run has a samples file (see OpenSamples).
 	if p.TargetRadius == 0 {
@@ -233,7 +278,32 @@ func OpenRunLog[R Record](path string, p RunParams, resume, unchecked bool) (*Lo
 			return nil, Done{}, err
 		}
 	}
-	return OpenLog[R](path, resume)
+	log, done, err := OpenLog[R](path, resume)
+	if err != nil {
+		return nil, Done{}, err
+	}
+	log.lock = lock
+	return log, done, nil
+}
+
+// checkNotAnotherRun refuses to start a fresh run over a log that holds
+// lines of a run whose recorded parameters differ from p: its results would
+// be lost. A log without recorded parameters (the reference's) is replaced,
+// as the reference replaces its logs.
+func checkNotAnotherRun(path string, format logFormat, p RunParams) error {
+	entries, _, err := readEntries(path, format)
+	if err != nil || len(entries) == 0 {
+		return nil // nothing readable to lose: the log is recreated
+	}
+	old, ok, err := ReadParams(path)
+	if err != nil || !ok {
+		return nil
+	}
+	if diff := old.Diff(p, "the log", "now"); len(diff) > 0 {
+		return fmt.Errorf("%s holds %d lines of another run (recorded in %s):\n  %s\n"+
+			"certify into another file, or pass --overwrite to replace them", path, len(entries), ParamsPath(path), strings.Join(diff, "\n  "))
+	}
+	return nil
 }
 
 // checkResume refuses to resume the log at path for a run with parameters

@@ -97,10 +97,20 @@ func runLogFixture(t *testing.T) (path string, p RunParams) {
 	return path, p
 }
 
+// TestOpenRunLogFresh: a fresh run over the log of a run with other
+// recorded parameters is refused, leaving it as it was, unless Overwrite.
 func TestOpenRunLogFresh(t *testing.T) {
 	path, p := runLogFixture(t)
-	p.Sigma = 0.5 // without --resume anything goes: the old log is replaced
-	l, done, err := OpenRunLog[CertifyRecord](path, p, false, false)
+	p.Sigma = 0.5
+	before := filetest.Snapshot(t, filepath.Dir(path))
+	if _, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "holds 2 lines of another run") || !strings.Contains(err.Error(), "sigma: 0.25 (the log) vs 0.5 (now)") {
+		t.Errorf("fresh run over another run's log: %v", err)
+	}
+	if after := filetest.Snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
+		t.Errorf("the refusal changed files")
+	}
+	l, done, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Overwrite: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +128,7 @@ func TestOpenRunLogZeroShard(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
 	p := testParams(testSel, Shard{})
 	for _, resume := range []bool{false, true} {
-		l, _, err := OpenRunLog[CertifyRecord](path, p, resume, false)
+		l, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: resume})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +142,7 @@ func TestOpenRunLogZeroShard(t *testing.T) {
 func TestOpenRunLogResumes(t *testing.T) {
 	path, p := runLogFixture(t)
 	p.Device, p.Batch, p.Workers = "cuda:0", 50, 1 // informational
-	l, done, err := OpenRunLog[CertifyRecord](path, p, true, false)
+	l, done, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +182,7 @@ func TestOpenRunLogRefusesOtherParameters(t *testing.T) {
 			path, p := runLogFixture(t)
 			before := filetest.Snapshot(t, filepath.Dir(path))
 			tt.edit(&p)
-			_, _, err := OpenRunLog[CertifyRecord](path, p, true, true)
+			_, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true, Unchecked: true})
 			if err == nil {
 				t.Fatal("resumed with other parameters")
 			}
@@ -192,7 +202,7 @@ func TestOpenRunLogWithoutParameters(t *testing.T) {
 	path, p := runLogFixture(t)
 	os.Remove(ParamsPath(path))
 	before := filetest.Read(t, path)
-	_, _, err := OpenRunLog[CertifyRecord](path, p, true, false)
+	_, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true})
 	if err == nil || !strings.Contains(err.Error(), "--resume-unchecked") {
 		t.Fatalf("error %v, want one pointing to --resume-unchecked", err)
 	}
@@ -202,7 +212,7 @@ func TestOpenRunLogWithoutParameters(t *testing.T) {
 	if _, err := os.Stat(ParamsPath(path)); !os.IsNotExist(err) {
 		t.Errorf("refused resume wrote run parameters (%v)", err)
 	}
-	l, done, err := OpenRunLog[CertifyRecord](path, p, true, true)
+	l, done, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true, Unchecked: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +240,7 @@ func TestOpenRunLogNothingToCheck(t *testing.T) {
 			if content != "" {
 				writeFile(t, path, CertifyHeader+"\n"+strings.TrimPrefix(content, CertifyHeader+"\n"))
 			}
-			l, done, err := OpenRunLog[CertifyRecord](path, p, true, false)
+			l, done, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +264,7 @@ func TestOpenRunLogRefusesModelAsOutput(t *testing.T) {
 		p := testParams(testSel, Whole)
 		p.Model = model
 		for _, resume := range []bool{false, true} {
-			_, _, err := OpenRunLog[CertifyRecord](out, p, resume, false)
+			_, _, err := OpenRunLog[CertifyRecord](out, p, OpenOptions{Resume: resume})
 			if err == nil || !strings.Contains(err.Error(), "is the model file") {
 				t.Errorf("OpenRunLog(%q, resume %v): error %v, want one saying it is the model", out, resume, err)
 			}
@@ -264,7 +274,7 @@ func TestOpenRunLogRefusesModelAsOutput(t *testing.T) {
 	p := testParams(testSel, Whole)
 	p.Model = model + ".json"
 	writeFile(t, p.Model, "{}")
-	if _, _, err := OpenRunLog[CertifyRecord](model, p, false, false); err == nil || !strings.Contains(err.Error(), "is the model file") {
+	if _, _, err := OpenRunLog[CertifyRecord](model, p, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is the model file") {
 		t.Errorf("run parameters over the model: error %v", err)
 	}
 	if got := filetest.Snapshot(t, dir); !reflect.DeepEqual(got, map[string]string{"model.pt": "weights", "model.pt.json": "{}"}) {
@@ -279,7 +289,7 @@ func TestOpenRunLogParametersFirst(t *testing.T) {
 	if err := os.Mkdir(ParamsPath(path), 0o755); err != nil { // cannot be replaced by a file
 		t.Fatal(err)
 	}
-	if _, _, err := OpenRunLog[CertifyRecord](path, testParams(testSel, Whole), false, false); err == nil {
+	if _, _, err := OpenRunLog[CertifyRecord](path, testParams(testSel, Whole), OpenOptions{}); err == nil {
 		t.Fatal("want an error")
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -291,7 +301,7 @@ func TestOpenRunLogRefusesOtherKind(t *testing.T) {
 	p := testParams(testSel, Whole)
 	p.Kind = KindPredict
 	path := filepath.Join(t.TempDir(), "log")
-	if _, _, err := OpenRunLog[CertifyRecord](path, p, false, false); err == nil {
+	if _, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{}); err == nil {
 		t.Fatal("predict parameters opened a certify log")
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -306,10 +316,52 @@ func TestOpenRunLogDamagedLogKeepsParameters(t *testing.T) {
 	writeFile(t, path, CertifyHeader+"\n"+certifyLine(0)+"xx\n"+certifyLine(10))
 	before := filetest.Snapshot(t, filepath.Dir(path))
 	p.Device = "cuda:3"
-	if _, _, err := OpenRunLog[CertifyRecord](path, p, true, false); err == nil || !strings.Contains(err.Error(), "damaged inside") {
+	if _, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true}); err == nil || !strings.Contains(err.Error(), "damaged inside") {
 		t.Fatalf("error %v, want damage", err)
 	}
 	if after := filetest.Snapshot(t, filepath.Dir(path)); !reflect.DeepEqual(before, after) {
 		t.Errorf("files changed: %v", after)
 	}
+}
+
+// TestOpenRunLogRefusesModelAsSamplesFile: the samples file beside the log,
+// reached through a symlink, is an output too; the model is left whole.
+func TestOpenRunLogRefusesModelAsSamplesFile(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.pt")
+	writeFile(t, model, "weights")
+	out := filepath.Join(dir, "log.tsv")
+	if err := os.Symlink(model, SamplesPath(out)); err != nil {
+		t.Fatal(err)
+	}
+	p := testParams(testSel, Whole)
+	p.Model, p.TargetRadius = model, 0.1
+	if _, _, err := OpenRunLog[CertifyRecord](out, p, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is the model file") {
+		t.Errorf("samples file linked to the model: %v", err)
+	}
+	if got := filetest.Read(t, model); got != "weights" {
+		t.Errorf("the model now holds %q", got)
+	}
+}
+
+// TestOpenRunLogIsExclusive: while one run has a log open, a second run on
+// it is refused, naming it; once the first closes, it may go on.
+func TestOpenRunLogIsExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	p := testParams(testSel, Whole)
+	first, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []OpenOptions{{}, {Resume: true}, {Overwrite: true}} {
+		if _, _, err := OpenRunLog[CertifyRecord](path, p, o); err == nil || !strings.Contains(err.Error(), path+" is busy") {
+			t.Errorf("second run (%+v) beside the first: %v", o, err)
+		}
+	}
+	first.Close()
+	second, _, err := OpenRunLog[CertifyRecord](path, p, OpenOptions{Resume: true})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	second.Close()
 }

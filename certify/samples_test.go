@@ -210,7 +210,7 @@ func TestOpenRunLogRemovesStaleSamples(t *testing.T) {
 		kept bool
 	}{{adaptive, true}, {testParams(testSel, Whole), false}} {
 		writeFile(t, SamplesPath(log), SamplesHeader+"\n")
-		l, _, err := OpenRunLog[CertifyRecord](log, tt.p, false, false)
+		l, _, err := OpenRunLog[CertifyRecord](log, tt.p, OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -285,3 +285,25 @@ func TestShardedCertifyMergesToTheWholeRun(t *testing.T) {
 		t.Errorf("merged shards:\n%s\none piece:\n%s", got, want)
 	}
 }
+
+// TestCertifyKeepsAnotherRunsLog: a fresh certify into the log of a run
+// with other parameters is refused and leaves it whole; --overwrite
+// replaces it; the same run again replaces it without asking.
+func TestCertifyKeepsAnotherRunsLog(t *testing.T) {
+	model := fashionModel(t)
+	out := filepath.Join(t.TempDir(), "log.tsv")
+	smoothadv(t, fourImages(model, out)...)
+	before := filetest.Snapshot(t, filepath.Dir(out))
+	other := fourImages(model, out, "--seed", "8")
+	if msg := refused(t, other...); !strings.Contains(msg, "holds 4 lines of another run") || !strings.Contains(msg, "--overwrite") {
+		t.Errorf("fresh run over another run's log:\n%s", msg)
+	}
+	if after := filetest.Snapshot(t, filepath.Dir(out)); !reflect.DeepEqual(after, before) {
+		t.Error("the refusal changed the log")
+	}
+	smoothadv(t, append(other, "--overwrite")...)
+	smoothadv(t, other...)
+	if p, _, err := certify.ReadParams(out); err != nil || p.Seed != 8 {
+		t.Errorf("after --overwrite the log records seed %d (%v), want 8", p.Seed, err)
+	}
+}

@@ -49,6 +49,7 @@ type smoothingFlags struct {
 	seed             uint64
 	resume           bool
 	resumeUnchecked  bool
+	overwrite        bool
 	shard            string
 	workers          int
 	group            int
@@ -88,6 +89,8 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 		"refused when the run parameters recorded beside it (the output file's name + .json) differ from this run's")
 	fs.BoolVar(&f.resumeUnchecked, "resume-unchecked", false, "like --resume, but also continue an output file that has no recorded "+
 		"run parameters (one written by the Python reference or an older smoothadv), which cannot be checked")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace an output file that holds another run's lines (its recorded run parameters differ); "+
+		"without it such a file is refused, so that a finished run is not lost by a mistyped name")
 	fs.StringVar(&f.shard, "shard", "", `process part i of n of the selected examples: "i/n", "auto" (Slurm array) or "auto/n" (Kubernetes indexed Job or Slurm)`)
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once (0: one per CPU core on cpu, 1 on cuda)")
 	fs.BoolVar(&f.unoptimized, "unoptimized", false, "sample with the model as loaded, not a frozen copy optimised for inference")
@@ -122,7 +125,7 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, che
 		Model: modelPath, Load: f.loadOptions(),
 		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
 		Precision: infer.Precision, ChannelsLast: infer.ChannelsLast,
-		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Progress: progress.ForStderr("example"),
+		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Overwrite: f.overwrite, Progress: progress.ForStderr("example"),
 	})
 	return job, m, err
 }

@@ -22,6 +22,8 @@ type Job struct {
 	// ResumeUnchecked resumes (as Resume does) also a log that has no
 	// recorded run parameters to check.
 	ResumeUnchecked bool
+	// Overwrite replaces a log of another run (see certify.OpenRunLog).
+	Overwrite bool
 	// Params are recorded beside Out and checked on resuming (see
 	// certify.OpenRunLog); Certify and Predict fill in the kind of run and
 	// its sample sizes.
@@ -51,15 +53,14 @@ type decided[R certify.Record] struct {
 // with samples the samples file too.
 func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 	decide func(ctx context.Context, xs []certify.Input, group []example) (decided[R], error)) error {
-	resume := j.Resume || j.ResumeUnchecked
-	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, resume, j.ResumeUnchecked)
+	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, certify.OpenOptions{Resume: j.Resume, Unchecked: j.ResumeUnchecked, Overwrite: j.Overwrite})
 	if err != nil {
 		return err
 	}
 	defer log.Close()
 	var samplesLog *certify.SamplesLog
 	if samples {
-		if samplesLog, err = certify.OpenSamples(j.Out, done, resume); err != nil {
+		if samplesLog, err = certify.OpenSamples(j.Out, done, j.Resume || j.ResumeUnchecked); err != nil {
 			return err
 		}
 		defer samplesLog.Close()

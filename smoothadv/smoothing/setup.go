@@ -48,6 +48,8 @@ type JobOptions struct {
 	// ResumeUnchecked resumes (as Resume does) also a log that has no
 	// recorded run parameters to check (see certify.OpenRunLog).
 	ResumeUnchecked bool
+	// Overwrite replaces a log of another run (see certify.OpenRunLog).
+	Overwrite bool
 
 	Progress progress.Reporter // nil reports nothing
 }
@@ -140,6 +142,6 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		}
 	}
 	job := Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: o.Out, Resume: o.Resume,
-		ResumeUnchecked: o.ResumeUnchecked, Params: params, Group: o.Group, Progress: o.Progress}
+		ResumeUnchecked: o.ResumeUnchecked, Overwrite: o.Overwrite, Params: params, Group: o.Group, Progress: o.Progress}
 	return job, m, nil
 }
