@@ -166,6 +166,7 @@ func tinyFashionMNIST(t *testing.T, nTrain, nTest int) string {
 }
 
 func killAndResume(t *testing.T, c settings.Config) {
+	c.OutDir = t.TempDir()
 	ref := c
 	ref.OutDir = t.TempDir()
 	if err := Run(context.Background(), ref, io.Discard); err != nil {
@@ -176,7 +177,16 @@ func killAndResume(t *testing.T, c settings.Config) {
 		t.Fatal(err)
 	}
 	epoch := time.Duration(secs * float64(time.Second))
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
+	// The kill moments are drawn from a seed that the test prints, so that
+	// a failure can be replayed: SMOOTHADV_KILL_SEED=N go test -run ...
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("SMOOTHADV_KILL_SEED"); v != "" {
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("SMOOTHADV_KILL_SEED=%q: %v", v, err)
+		}
+	}
+	t.Logf("kill moments drawn with SMOOTHADV_KILL_SEED=%d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
 
 	// At the boundary: as soon as epoch 0 is reported.
 	began := time.Now()
@@ -244,9 +254,9 @@ func checkKilled(t *testing.T, dir, when string) {
 		t.Fatalf("killed %s: %v", when, err)
 	}
 	if logged != c.Epoch+1 && logged != c.Epoch {
-		t.Fatalf("killed %s: checkpoint of epoch %d, %d epochs logged", when, c.Epoch, logged)
+		t.Fatalf("killed %s: checkpoint after %d epochs, %d logged", when, c.Epoch, logged)
 	}
-	t.Logf("killed %s: checkpoint of epoch %d, %d epochs logged", when, c.Epoch, logged)
+	t.Logf("killed %s: checkpoint after %d epochs, %d logged", when, c.Epoch, logged)
 }
 
 // sameCheckpoint compares two checkpoints' epoch, state dict and momentum

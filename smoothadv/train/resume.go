@@ -10,32 +10,83 @@ import (
 	"strings"
 
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
-// checkResumable refuses to resume a run that its record (run.json) says was
-// trained with other settings deciding what the checkpoint's weights mean. A
-// directory without a record (one the reference trained) is not checked.
-func checkResumable(cfg settings.Config) error {
-	path := filepath.Join(cfg.OutDir, settings.ConfigFile)
+// recorded reads the settings of the run recorded in dir (run.json), or nil
+// when there is no record (a folder the reference trained, or a new one).
+func recorded(dir string) (*settings.Config, error) {
+	path := filepath.Join(dir, settings.ConfigFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("resume: %w", err)
+		return nil, err
 	}
 	var rec struct {
 		Config *settings.Config `json:"config"`
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return fmt.Errorf("resume: %s is not a training record: %w", path, err)
+		return nil, fmt.Errorf("%s is not a training record: %w", path, err)
 	}
 	if rec.Config == nil {
-		return fmt.Errorf("resume: %s is not a training record: it has no config", path)
+		return nil, fmt.Errorf("%s is not a training record: it has no config", path)
 	}
-	if diffs := settings.ChangedSettings(*rec.Config, cfg); len(diffs) > 0 {
+	return rec.Config, nil
+}
+
+// checkResumable refuses to resume a run that its record (run.json) says was
+// trained with other settings deciding what the checkpoint's weights mean. A
+// directory without a record (one the reference trained) is not checked.
+func checkResumable(cfg settings.Config) error {
+	rec, err := recorded(cfg.OutDir)
+	if err != nil || rec == nil {
+		return errorf("resume: %w", err)
+	}
+	if diffs := settings.ChangedSettings(*rec, cfg); len(diffs) > 0 {
 		return fmt.Errorf("resume %s: settings differ from the run's (recorded in %s): %s; resume with the run's settings or train into a new directory",
-			cfg.OutDir, path, strings.Join(diffs, "; "))
+			cfg.OutDir, filepath.Join(cfg.OutDir, settings.ConfigFile), strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+// checkFresh refuses to train afresh into a directory that holds another
+// run (its record's settings differ), whose checkpoint and log would be
+// lost, unless cfg.Overwrite. The same run again is trained over, as the
+// reference does.
+func checkFresh(cfg settings.Config) error {
+	if cfg.Overwrite {
+		return nil
+	}
+	rec, err := recorded(cfg.OutDir)
+	if err != nil || rec == nil {
+		return err
+	}
+	if diffs := settings.ChangedSettings(*rec, cfg); len(diffs) > 0 {
+		return fmt.Errorf("%s holds another run (recorded in %s): %s; train into a new directory, --resume it, or pass --overwrite to replace it",
+			cfg.OutDir, filepath.Join(cfg.OutDir, settings.ConfigFile), strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// clearOldRun removes what an earlier run left in dir that a fresh run
+// would otherwise keep until its first epoch ends: its checkpoint (a resume
+// after a kill in epoch 0 would continue those weights) and its pending log
+// line.
+func clearOldRun(dir string) error {
+	for _, name := range []string{settings.CheckpointFile, trainlog.LastLineFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// errorf is fmt.Errorf, or nil for a nil err.
+func errorf(format string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format, err)
 }

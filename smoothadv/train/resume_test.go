@@ -101,3 +101,52 @@ torch.save({'epoch': epoch + 1, 'arch': "fashion_cnn", 'state_dict': model.state
 		t.Errorf("PyTorch reads 'epoch' %s from our checkpoint after two epochs, want 2 (epochs done, as train_pgd.py)", got)
 	}
 }
+
+// TestFreshRunKeepsAnotherRun: training afresh into a directory that holds
+// a run with other settings is refused and changes nothing; with Overwrite
+// the old checkpoint is gone before the first epoch starts, so that a kill
+// in epoch 0 cannot leave the old weights to be resumed.
+func TestFreshRunKeepsAnotherRun(t *testing.T) {
+	c := small(t)
+	c.Epochs, c.TrainSubset, c.TestSubset = 1, 400, 200
+	if err := Run(context.Background(), c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	before := filetest.Snapshot(t, c.OutDir)
+	other := c
+	other.Arch = "fashion_lenet"
+	err := Run(context.Background(), other, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "holds another run") || !strings.Contains(err.Error(), `arch was "fashion_cnn", now "fashion_lenet"`) {
+		t.Fatalf("fresh run over another run: %v", err)
+	}
+	if after := filetest.Snapshot(t, c.OutDir); !reflect.DeepEqual(after, before) {
+		t.Error("the refusal changed OUTDIR")
+	}
+	other.Overwrite = true
+	tr, start, err := newTrainer(other, nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	if _, err := os.Stat(filepath.Join(c.OutDir, settings.CheckpointFile)); start != 0 || !os.IsNotExist(err) {
+		t.Errorf("an overwriting run ready to train epoch %d keeps the old checkpoint (%v)", start, err)
+	}
+	// While it holds the directory, another run is refused.
+	if _, _, err := newTrainer(other, nil, io.Discard); err == nil || !strings.Contains(err.Error(), c.OutDir+" is busy") {
+		t.Errorf("a second run in the same directory: %v", err)
+	}
+}
+
+// TestResumeBeforeTheFirstCheckpoint: a run stopped before its first
+// checkpoint leaves nothing to resume; --resume then starts it.
+func TestResumeBeforeTheFirstCheckpoint(t *testing.T) {
+	c := small(t)
+	c.Epochs, c.TrainSubset, c.TestSubset, c.Resume = 1, 400, 200, true
+	var out strings.Builder
+	if err := Run(context.Background(), c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "nothing to resume") || !strings.Contains(got, "epoch 0:") {
+		t.Errorf("resume with no checkpoint said:\n%s", got)
+	}
+}

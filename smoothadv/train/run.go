@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/internal/outputs"
 	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
@@ -45,6 +47,23 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 			t.close()
 		}
 	}()
+	if cfg.Resume {
+		// Killed before the first checkpoint: nothing to resume, so start.
+		_, err := os.Stat(filepath.Join(cfg.OutDir, settings.CheckpointFile))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, err
+		}
+		if err != nil && g.Leader() {
+			fmt.Fprintf(out, "nothing to resume in %s (no %s: stopped before the first epoch ended); starting the run\n", cfg.OutDir, settings.CheckpointFile)
+		}
+		cfg.Resume = err == nil
+		t.cfg = cfg
+	}
+	if g.Leader() {
+		if err := t.takeOutDir(); err != nil {
+			return nil, 0, err
+		}
+	}
 	if err := t.join(); err != nil {
 		return nil, 0, err
 	}
@@ -222,7 +241,32 @@ func (s strided) Read(i int, rng *rand.Rand, dst []float32) (int, error) {
 	return s.Dataset.Read(i*s.k, rng, dst)
 }
 
+// takeOutDir locks the output directory for this run (rank 0's, in a
+// group) and removes the temporary files of killed runs; a fresh run then
+// refuses another run's directory (checkFresh) and clears the old
+// checkpoint before anything else is written.
+func (t *Trainer) takeOutDir() error {
+	lock, err := outputs.Take(t.cfg.OutDir, true)
+	if err != nil {
+		return err
+	}
+	t.lock = lock
+	for _, name := range []string{settings.CheckpointFile, settings.ConfigFile, trainlog.LastLineFile} {
+		if err := outputs.RemoveStaleTemps(filepath.Join(t.cfg.OutDir, name)); err != nil {
+			return err
+		}
+	}
+	if t.cfg.Resume {
+		return nil
+	}
+	if err := checkFresh(t.cfg); err != nil {
+		return err
+	}
+	return clearOldRun(t.cfg.OutDir)
+}
+
 func (t *Trainer) close() {
+	t.lock.Release()
 	if t.opt != nil {
 		t.opt.Close()
 	}

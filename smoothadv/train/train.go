@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/smoothadv/smoothadv/internal/outputs"
 	"github.com/smoothadv/smoothadv/internal/progress"
 	"github.com/smoothadv/smoothadv/smoothadv/data"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
@@ -74,8 +75,9 @@ type Trainer struct {
 	test      data.Dataset
 	attacker  Attacker
 	progress  progress.Reporter
-	out       io.Writer   // per-epoch summaries
-	group     *dist.Group // the processes of data-parallel training; nil alone
+	out       io.Writer     // per-epoch summaries
+	group     *dist.Group   // the processes of data-parallel training; nil alone
+	lock      *outputs.Lock // rank 0's hold on OutDir
 }
 
 // Run trains as cfg says, resuming from OutDir when cfg.Resume is set.

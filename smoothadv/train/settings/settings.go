@@ -45,6 +45,9 @@ type Config struct {
 	Epochs      int     `yaml:"epochs"`
 
 	Resume             bool    `yaml:"resume"`
+	// Overwrite trains afresh into an OutDir that holds a run with other
+	// settings; without it that is refused. Not part of the run's record.
+	Overwrite bool `yaml:"-" json:"-"`
 	PretrainedModel    string  `yaml:"pretrained_model"`
 	UseUnlabelled      bool    `yaml:"use_unlabelled"`
 	UnlabelledPath     string  `yaml:"unlabelled_path"`
