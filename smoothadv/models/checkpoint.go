@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -28,15 +29,30 @@ type OptimizerState = torchbind.SGDState
 // file with opt.Arch) goes to LoadTorchScript, a torch.save checkpoint (the
 // reference's checkpoint.pth.tar, in the zip or the legacy format) to
 // LoadCheckpoint.
+//
+// Either way the file must be a regular file, and the weights finite with
+// non-negative BatchNorm variances.
 func Load(path string, opt Options) (*Model, error) {
+	if err := checkRegular(path); err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
 	kind, err := fileKind(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
+	load := LoadCheckpoint
 	if kind == torchScriptFile {
-		return LoadTorchScript(path, opt)
+		load = LoadTorchScript
 	}
-	return LoadCheckpoint(path, opt)
+	m, err := load(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkValues(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return m, nil
 }
 
 type modelFile int
@@ -417,4 +433,48 @@ func (m *Model) optimizerState(c *checkpoint.Optimizer) (*OptimizerState, error)
 		return nil, err
 	}
 	return o, nil
+}
+
+// checkRegular refuses a model path that is not a regular file: opening a
+// FIFO blocks until a writer comes, and a folder or device is no model.
+func checkRegular(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s): give the model file itself", path, st.Mode().Type())
+	}
+	return nil
+}
+
+// checkValues refuses weights that cannot make a classifier, which the
+// optimised sampling path would otherwise turn silently into a constant
+// class: a non-finite parameter or buffer, or a negative BatchNorm running
+// variance.
+func (m *Model) checkValues() error {
+	sd, err := m.stateDict()
+	if err != nil {
+		return err
+	}
+	defer torchbind.CloseAll(sd)
+	s := torchbind.NewScope()
+	defer s.Close()
+	for _, t := range sd {
+		largest, err := s.Max(s.Abs(t.T)).Item()
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.Name, err)
+		}
+		if math.IsNaN(largest) || math.IsInf(largest, 0) {
+			return fmt.Errorf("%s holds NaN or infinite values: the weights are broken (a diverged training?)", t.Name)
+		}
+		if strings.HasSuffix(t.Name, "running_var") {
+			if negLowest, err := s.Max(s.Neg(t.T)).Item(); err != nil {
+				return fmt.Errorf("%s: %w", t.Name, err)
+			} else if negLowest > 0 {
+				return fmt.Errorf("%s holds a negative variance (%v): the BatchNorm statistics are broken", t.Name, -negLowest)
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,91 @@
+package models
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smoothadv/smoothadv/torchbind"
+)
+
+// TestLoadRefusesAFIFO: a FIFO given as the model is refused at once
+// instead of blocking in open() until a writer comes.
+func TestLoadRefusesAFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "model.pt")
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(path, Options{Dir: templates})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+			t.Errorf("FIFO as the model: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("loading a FIFO blocked")
+	}
+}
+
+// TestLoadRefusesBrokenWeights: a checkpoint or TorchScript file with a NaN
+// weight or a negative BatchNorm running variance is refused at load, with
+// the tensor named, whichever path would then sample it.
+func TestLoadRefusesBrokenWeights(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		tensor string // a suffix of the tensor's name
+		scale  float64
+		want   string
+	}{
+		{"NaN weight", "conv1.weight", math.NaN(), "conv1.weight holds NaN or infinite values"},
+		{"infinite weight", "conv1.weight", math.Inf(1), "holds NaN or infinite values"},
+		{"negative variance", "bn1.running_var", -1, "bn1.running_var holds a negative variance"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := New("cifar_resnet20", 1, Options{Dir: templates})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			sd, err := m.stateDict()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer torchbind.CloseAll(sd)
+			found := false
+			for _, nt := range sd {
+				if strings.HasSuffix(nt.Name, c.tensor) && !found {
+					found = true
+					if err := nt.T.MulInPlace(c.scale); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("no tensor named *%s", c.tensor)
+			}
+			dir := t.TempDir()
+			ckpt, script := filepath.Join(dir, "checkpoint.pth.tar"), filepath.Join(dir, "model.pt")
+			if err := SaveCheckpoint(ckpt, m, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Save(script); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{ckpt, script} {
+				if got, err := Load(path, Options{Dir: templates}); err == nil || !strings.Contains(err.Error(), c.want) {
+					if got != nil {
+						got.Close()
+					}
+					t.Errorf("%s: %v, want a refusal saying %q", filepath.Base(path), err, c.want)
+				}
+			}
+		})
+	}
+}
