@@ -13,10 +13,11 @@ import (
 
 // runOptions are the run command's flags.
 type runOptions struct {
-	config string
-	out    string
-	only   string
-	dryRun bool
+	config  string
+	out     string
+	only    string
+	dryRun  bool
+	maxRuns int
 }
 
 func newRunCmd() *cobra.Command {
@@ -46,6 +47,7 @@ The configs folder has the paper's CIFAR-10 and ImageNet grids and Cohen et al.'
 	fs.StringVar(&o.out, "out", "results", "results folder; the experiment's is OUT/NAME")
 	fs.StringVar(&o.only, "only", "", "run one stage of every run: train, certify or analyze")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "list the runs, their folders and how far each has got; run nothing")
+	fs.IntVar(&o.maxRuns, "max-runs", experiment.DefaultMaxRuns, "refuse a grid of more runs than this")
 	return cmd
 }
 
@@ -59,7 +61,7 @@ func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
 	}
 	load := experiment.Default
 	if o.config != "" {
-		load = func() (*experiment.Experiment, error) { return experiment.Load(o.config) }
+		load = func() (*experiment.Experiment, error) { return experiment.Load(o.config, o.maxRuns) }
 	}
 	e, err := load()
 	if err != nil {

@@ -173,18 +173,24 @@ type Experiment struct {
 	source string // where it was read from, for messages
 }
 
-// Load reads and checks the experiment file at path.
-func Load(path string) (*Experiment, error) {
+// DefaultMaxRuns caps the runs of an experiment's grid unless the caller
+// raises it: a grid of a million runs (a typo in a list, say) would take
+// minutes and gigabytes just to plan.
+const DefaultMaxRuns = 10000
+
+// Load reads and checks the experiment file at path; its grid may have up
+// to maxRuns runs (0: DefaultMaxRuns).
+func Load(path string, maxRuns int) (*Experiment, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
-	return Parse(b, path, filepath.Dir(path))
+	return Parse(b, path, filepath.Dir(path), maxRuns)
 }
 
 // Parse decodes and checks an experiment file's contents. source names it
 // in messages; relative paths in it are relative to dir.
-func Parse(b []byte, source, dir string) (*Experiment, error) {
+func Parse(b []byte, source, dir string, maxRuns int) (*Experiment, error) {
 	cfg := defaults()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -210,6 +216,13 @@ func Parse(b []byte, source, dir string) (*Experiment, error) {
 	problems = append(problems, cfg.checkExperiment()...)
 	grids, gridProblems := parseGrid(&cfg.Grid)
 	problems = append(problems, gridProblems...)
+	if maxRuns <= 0 {
+		maxRuns = DefaultMaxRuns
+	}
+	if n := gridRuns(grids); n > maxRuns {
+		problems = append(problems, fmt.Sprintf("grid: %d runs, more than the limit of %d (raise it with --max-runs if you mean it)", n, maxRuns))
+		return nil, fmt.Errorf("%s: %d problem(s):\n  %s", source, len(problems), strings.Join(problems, "\n  "))
+	}
 	runs, runProblems := expand(cfg, grids, dir)
 	problems = append(problems, runProblems...)
 	if len(runProblems) == 0 {

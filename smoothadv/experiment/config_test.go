@@ -24,7 +24,7 @@ training:
 
 func parse(t *testing.T, text string) *Experiment {
 	t.Helper()
-	e, err := Parse([]byte(text), "test.yaml", t.TempDir())
+	e, err := Parse([]byte(text), "test.yaml", t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ grid:
   training.warmup: [two]
   lr: [0.1]
 `
-	_, err := Parse([]byte(text), "bad.yaml", t.TempDir())
+	_, err := Parse([]byte(text), "bad.yaml", t.TempDir(), 0)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -149,7 +149,7 @@ func TestSyntaxAndEmptyFiles(t *testing.T) {
 		"two docs":  minimal + "---\nversion: 1\n",
 		"top-level": minimal + "extra: 1\n",
 	} {
-		if _, err := Parse([]byte(text), name, t.TempDir()); err == nil {
+		if _, err := Parse([]byte(text), name, t.TempDir(), 0); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -165,7 +165,7 @@ func TestRelativePaths(t *testing.T) {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e, err := Load(path)
+	e, err := Load(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,5 +11,5 @@ const DefaultFile = "configs/" + configs.DefaultFile
 // on a CPU in minutes. Relative paths in it are relative to the working
 // folder.
 func Default() (*Experiment, error) {
-	return Parse(configs.Default, "built-in "+DefaultFile, ".")
+	return Parse(configs.Default, "built-in "+DefaultFile, ".", 0)
 }

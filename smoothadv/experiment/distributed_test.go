@@ -38,7 +38,7 @@ func (w *orderedWorker) Certify(ctx context.Context, r Run, model, path string) 
 // experiment's and certify nothing.
 func TestGroupTrainsEveryRunFirst(t *testing.T) {
 	testenv.NeedFashionMNIST(t)
-	e, err := Parse([]byte(twoRuns), "two.yaml", ".")
+	e, err := Parse([]byte(twoRuns), "two.yaml", ".", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package experiment
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -46,6 +47,20 @@ type axis struct {
 
 // product is one grid mapping: its runs are every combination of its axes.
 type product []axis
+
+// gridRuns is how many runs the grids make before duplicates are dropped,
+// counted without making them (saturating, so no product overflows).
+func gridRuns(grids []product) int {
+	total := 0
+	for _, p := range grids {
+		n := 1
+		for _, a := range p {
+			n = min(n*max(len(a.values), 1), math.MaxInt32)
+		}
+		total = min(total+n, math.MaxInt32)
+	}
+	return max(total, 1)
+}
 
 // gridSections are the sections whose knobs a grid may vary.
 var gridSections = []string{"data", "model", "training", "certification"}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func rels(e *Experiment) []string {
@@ -109,7 +110,7 @@ func TestCertificationKnobsShareTraining(t *testing.T) {
 func TestGridFolderClash(t *testing.T) {
 	_, err := Parse([]byte(minimal+`grid:
   data.data_dir: [a/b, a_b]
-`), "clash.yaml", "/")
+`), "clash.yaml", "/", 0)
 	if err == nil || !strings.Contains(err.Error(), "runs differ in knobs that their folder gaussian/noise_0.50/data_dir_a_b does not show") {
 		t.Errorf("clash: %v", err)
 	}
@@ -216,7 +217,7 @@ func TestConfigs(t *testing.T) {
 		}},
 	}
 	for _, f := range files {
-		e, err := Load(f)
+		e, err := Load(f, 0)
 		if err != nil {
 			t.Error(err)
 			continue
@@ -283,8 +284,32 @@ grid:
   smoothmix_num_steps: 0
 grid:
   training.method: [gaussian, smoothmix]
-`), "test.yaml", t.TempDir())
+`), "test.yaml", t.TempDir(), 0)
 	if err == nil || !strings.Contains(err.Error(), "training.smoothmix_num_steps: 0, want >= 1 (in run smoothmix/m1/noise_0.50)") {
 		t.Errorf("bad SmoothMix knob: %v", err)
+	}
+}
+
+// TestHugeGridRefused: a grid of about a million runs is refused at once,
+// saying how many runs it has, unless the limit is raised.
+func TestHugeGridRefused(t *testing.T) {
+	text := minimal + "grid:\n"
+	for _, k := range []string{"lr", "momentum", "weight_decay", "gamma", "batch", "epochs", "lr_step_size", "seed", "num_noise_vec", "workers"} {
+		text += "  training." + k + ": [1, 2, 3, 4]\n"
+	}
+	start := time.Now()
+	_, err := Parse([]byte(text), "huge.yaml", t.TempDir(), 0)
+	if err == nil || !strings.Contains(err.Error(), "grid: 1048576 runs, more than the limit of 10000") {
+		t.Errorf("a grid of 4^10 runs: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("refusing it took %v", d)
+	}
+	small := minimal + "grid:\n  training.lr: [0.1, 0.2, 0.3]\n"
+	if _, err := Parse([]byte(small), "small.yaml", t.TempDir(), 2); err == nil || !strings.Contains(err.Error(), "grid: 3 runs, more than the limit of 2") {
+		t.Errorf("3 runs under a limit of 2: %v", err)
+	}
+	if e, err := Parse([]byte(small), "small.yaml", t.TempDir(), 3); err != nil || len(e.Runs) != 3 {
+		t.Errorf("3 runs under a limit of 3: %v", err)
 	}
 }

@@ -319,7 +319,7 @@ func (x *runner) checkRecorded(r Run) error {
 	if err != nil {
 		return err
 	}
-	old, err := Parse(b, path, filepath.Dir(path))
+	old, err := Parse(b, path, filepath.Dir(path), 0)
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func TestCompareAtChecked(t *testing.T) {
 		{minimal + "analysis:\n  compare_at: 0.5\n", "analysis.compare_at: compares two runs, the experiment has 1"},
 		{strings.Replace(twoRuns, "  plot: false\n", "  plot: false\n  compare_at: -0.5\n", 1), "analysis.compare_at: -0.5, want a finite radius >= 0"},
 	} {
-		if _, err := Parse([]byte(tc.text), "test.yaml", t.TempDir()); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Parse([]byte(tc.text), "test.yaml", t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("error %v, want %q", err, tc.want)
 		}
 	}

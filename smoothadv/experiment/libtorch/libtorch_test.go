@@ -57,7 +57,7 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	if os.Getenv("SMOOTHADV_MODELS") == "" {
 		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}
-	e, err := experiment.Parse([]byte(tiny), "tiny.yaml", t.TempDir())
+	e, err := experiment.Parse([]byte(tiny), "tiny.yaml", t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
