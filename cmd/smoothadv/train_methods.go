@@ -14,7 +14,7 @@ import (
 // train_pgd.py or of another method carries its method's name, as they all
 // do here for one rule: --macer-gamma is not the learning rate's --gamma.
 func addMethodFlags(fs *pflag.FlagSet, cfg *settings.Config) {
-	fs.StringVar(&cfg.Method, "method", cfg.Method, fmt.Sprintf("training method: %s (--adv-training is smoothadv; consistency with --adv-training trains on SmoothAdv's attack)", strings.Join(settings.Methods, ", ")))
+	fs.StringVar(&cfg.Method, "method", cfg.Method, fmt.Sprintf("training method: %s (default gaussian, or smoothadv with --adv-training; consistency with --adv-training trains on SmoothAdv's attack)", strings.Join(settings.Methods, ", ")))
 	fs.Float64Var(&cfg.MACERLambda, "macer-lbd", cfg.MACERLambda, "MACER: weight of the robustness loss (its --lbd)")
 	fs.Float64Var(&cfg.MACERGamma, "macer-gamma", cfg.MACERGamma, "MACER: hinge on the radius gap (its --gamma)")
 	fs.Float64Var(&cfg.MACERBeta, "macer-beta", cfg.MACERBeta, "MACER: inverse softmax temperature of the robustness loss (its --beta)")

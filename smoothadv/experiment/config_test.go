@@ -40,7 +40,7 @@ func TestDefaultsApplied(t *testing.T) {
 		t.Fatalf("%d runs, want 1", len(e.Runs))
 	}
 	r := e.Runs[0]
-	wantTrain := settings.Defaults()
+	wantTrain := settings.Defaults().Resolved() // a run's method is resolved
 	wantTrain.NoiseSD = 0.5
 	if !reflect.DeepEqual(r.Config.Training, wantTrain) {
 		t.Errorf("training\n got %+v\nwant %+v", r.Config.Training, wantTrain)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -356,6 +357,10 @@ func (t *Trainer) runEpoch(ctx context.Context, epoch int) (trainlog.Stats, erro
 	var err error
 	if st.TrainLoss, st.TrainAcc, err = t.trainEpoch(ctx, epoch); err != nil {
 		return st, err
+	}
+	// A diverged run stops before its checkpoint: the last one stays finite.
+	if math.IsNaN(st.TrainLoss) || math.IsInf(st.TrainLoss, 0) {
+		return st, fmt.Errorf("epoch %d: the training loss is %v: training diverged (try a smaller --lr); stopped, keeping the last finite checkpoint", epoch, st.TrainLoss)
 	}
 	if err := t.averageBatchNorm(); err != nil {
 		return st, fmt.Errorf("epoch %d: %w", epoch, err)

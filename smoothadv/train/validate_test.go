@@ -52,3 +52,18 @@ func TestValidateRefusesBadNumbers(t *testing.T) {
 		t.Errorf("PGD with DDN's gamma 1: %v", err)
 	}
 }
+
+// TestDivergedTrainingStops: a learning rate that drives the loss to
+// infinity or NaN stops the run with an error naming the epoch, and no
+// checkpoint of non-finite weights is written.
+func TestDivergedTrainingStops(t *testing.T) {
+	c := small(t)
+	c.Epochs, c.LR, c.TrainSubset, c.TestSubset = 1, 1e30, 400, 200
+	err := Run(context.Background(), c, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "epoch 0: the training loss is") || !strings.Contains(err.Error(), "diverged") {
+		t.Fatalf("lr 1e30: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.OutDir, settings.CheckpointFile)); !os.IsNotExist(err) {
+		t.Errorf("a checkpoint was written (%v)", err)
+	}
+}

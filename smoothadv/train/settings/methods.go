@@ -30,7 +30,7 @@ var MethodKnobs = map[string][]string{
 // MACER's main.py, consistency's train_consistency.py and SmoothMix's
 // train.py.
 func (c *Config) methodDefaults() {
-	c.Method = Gaussian
+	c.Method = "" // Gaussian, or SmoothAdv with adv_training (Resolved)
 	c.MACERLambda, c.MACERGamma, c.MACERBeta = 12, 8, 16
 	c.ConsistencyLambda, c.ConsistencyEta = 10, 0.5
 	c.SmoothMixEta, c.SmoothMixAlpha, c.SmoothMixSteps, c.SmoothMixWarmup = 1, 1, 8, 10

@@ -66,8 +66,9 @@ type Config struct {
 
 	// Method is the training method (methods.go): gaussian, smoothadv (the
 	// same as adv_training), macer, consistency (with adv_training on
-	// SmoothAdv's attacked inputs) or smoothmix. Each method's own knobs
-	// carry its name; their defaults are its reference implementation's.
+	// SmoothAdv's attacked inputs) or smoothmix; unset, gaussian or, with
+	// adv_training, smoothadv. Each method's own knobs carry its name; their
+	// defaults are its reference implementation's.
 	Method            string  `yaml:"method"`
 	MACERLambda       float64 `yaml:"macer_lbd"`      // weight of the robustness loss
 	MACERGamma        float64 `yaml:"macer_gamma"`    // hinge on the radius gap
@@ -164,8 +165,10 @@ func (c Config) Validate() error {
 
 // Problems lists every problem with the configuration.
 func (c Config) Problems() Problems {
-	c = c.Resolved()
 	var ps problems
+	ps.check(!(c.Method == Gaussian && c.AdvTraining), "method",
+		"gaussian does not attack, and adv_training does: that is smoothadv; set method smoothadv, or leave method unset")
+	c = c.Resolved()
 	ps.check(c.Dataset != "", "dataset", "missing")
 	ps.check(c.Arch != "", "arch", "missing")
 	ps.check(c.OutDir != "", "outdir", "missing")

@@ -116,3 +116,18 @@ func TestChangedSettings(t *testing.T) {
 		t.Errorf("changed method\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestGaussianWithAdvTrainingRefused: method gaussian said together with
+// adv_training contradicts itself; unset, adv_training is smoothadv.
+func TestGaussianWithAdvTrainingRefused(t *testing.T) {
+	c := Defaults()
+	c.Dataset, c.Arch, c.OutDir = "fashion-mnist", "fashion_cnn", "out"
+	c.AdvTraining = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("adv_training with method unset: %v", err)
+	}
+	c.Method = Gaussian
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "method: gaussian does not attack, and adv_training does") {
+		t.Errorf("method gaussian with adv_training: %v", err)
+	}
+}
