@@ -172,10 +172,10 @@ func (c *columns) int(i, least int) int {
 // radius decodes column i as a certified radius: finite and >= 0, and 0
 // for an abstention, as CERTIFY writes it.
 func (c *columns) radius(i, predict int) float64 {
-	v, err := strconv.ParseFloat(c.values[i], 64)
+	v, err := pyfmt.ParseFloat(c.values[i])
 	switch {
 	case err != nil && !errors.Is(err, strconv.ErrRange):
-		c.fail(i, "not a number")
+		c.fail(i, "not a number in decimal notation")
 	case math.IsNaN(v) || math.IsInf(v, 0) || v < 0:
 		c.fail(i, "want a finite radius >= 0")
 	case predict == Abstain && v != 0:

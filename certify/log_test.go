@@ -201,6 +201,8 @@ func TestParseLogRefuses(t *testing.T) {
 		{CertifyHeader + "\n" + good + "1\t3\t3\t1e999\t1\t0:00:01\n", `f:3: column radius: "1e999": want a finite radius >= 0`},
 		{CertifyHeader + "\n" + good + "1\t3\t3\t-0.5\t1\t0:00:01\n", `f:3: column radius: "-0.5": want a finite radius >= 0`},
 		{CertifyHeader + "\n" + good + "1\t3\t3\tabc\t1\t0:00:01\n", `f:3: column radius: "abc": not a number`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t0x1p-1\t1\t0:00:01\n", `f:3: column radius: "0x1p-1": not a number in decimal notation`},
+		{CertifyHeader + "\n" + good + "1\t3\t3\t0.6_0\t1\t0:00:01\n", `f:3: column radius: "0.6_0": not a number in decimal notation`},
 		{CertifyHeader + "\n" + good + "1\t3\t-1\t0.5\t0\t0:00:01\n", `f:3: column radius: "0.5": an abstention (predict -1) has radius 0`},
 		{CertifyHeader + "\n" + good + "1\t3\t5\t0.5\t1\t0:00:01\n", `f:3: column correct: "1": contradicts label 3 and predict 5`},
 		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\t0\t0:00:01\n", `f:3: column correct: "0": contradicts label 3 and predict 3`},

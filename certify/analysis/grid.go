@@ -3,8 +3,9 @@ package analysis
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
+
+	"github.com/smoothadv/smoothadv/internal/pyfmt"
 )
 
 // maxGrid bounds grid lengths so that a typo such as a step of 1e-9 fails
@@ -64,11 +65,14 @@ func ParseRadii(s string) ([]float64, error) {
 	}
 	var v [3]float64
 	for i, p := range parts {
-		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil {
-			return nil, fmt.Errorf("radii %q: %q is not a number", s, p)
+		x, err := pyfmt.ParseFloat(strings.TrimSpace(p))
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("radii %q: %q is not a finite number", s, p)
 		}
 		v[i] = x
+	}
+	if v[0] < 0 {
+		return nil, fmt.Errorf("radii %q: START must be >= 0 (a radius is a distance)", s)
 	}
 	if v[2] <= 0 {
 		return nil, fmt.Errorf("radii %q: step must be positive", s)

@@ -47,7 +47,7 @@ func TestRadiiMatchNumpy(t *testing.T) {
 }
 
 func TestParseRadiiErrors(t *testing.T) {
-	for _, s := range []string{"", "0.25:2.25", "a:1:0.1", "0:1:0", "0:1:-0.1", "0:1:1e-9", "0:inf:1", "1:0:0.5"} {
+	for _, s := range []string{"", "0.25:2.25", "a:1:0.1", "0:1:0", "0:1:-0.1", "0:1:1e-9", "0:inf:1", "1:0:0.5", "-1:0:0.25", "0x1p-2:1:0.25", "0:1_0:1"} {
 		if r, err := ParseRadii(s); err == nil {
 			t.Errorf("ParseRadii(%q) = %v, want an error", s, r)
 		}

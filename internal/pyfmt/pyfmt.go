@@ -4,7 +4,9 @@
 package pyfmt
 
 import (
+	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -96,4 +98,23 @@ func withPoint(s string) string {
 		return s
 	}
 	return s + ".0"
+}
+
+// decimal is a number as Python's repr and format write it, and as the
+// reference's readers take it: no hex floats, no digit separators.
+var decimal = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
+
+// ParseFloat reads a number written in decimal notation (or inf, nan),
+// refusing what strconv.ParseFloat would also take but Python's writers
+// never produce and the reference's readers reject ("0x1p-1", "0.6_0").
+// Out-of-range values are errors too.
+func ParseFloat(s string) (float64, error) {
+	switch strings.ToLower(strings.TrimLeft(s, "+-")) {
+	case "inf", "infinity", "nan":
+	default:
+		if !decimal.MatchString(s) {
+			return 0, fmt.Errorf("%q is not a decimal number", s)
+		}
+	}
+	return strconv.ParseFloat(s, 64)
 }

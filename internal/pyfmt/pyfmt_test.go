@@ -1,6 +1,7 @@
 package pyfmt
 
 import (
+	"math"
 	"strconv"
 	"testing"
 
@@ -49,6 +50,22 @@ func TestPrecisions(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, Python gives %q", c.got, c.want)
+		}
+	}
+}
+
+func TestParseFloat(t *testing.T) {
+	for s, want := range map[string]float64{"0.5": 0.5, "-1.25e-3": -1.25e-3, "3": 3, ".5": 0.5, "1.": 1, "+2E+2": 200, "inf": math.Inf(1), "-inf": math.Inf(-1)} {
+		if got, err := ParseFloat(s); err != nil || got != want {
+			t.Errorf("ParseFloat(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	if got, err := ParseFloat("nan"); err != nil || !math.IsNaN(got) {
+		t.Errorf("ParseFloat(nan) = %v, %v", got, err)
+	}
+	for _, s := range []string{"0x1p-1", "0.6_0", "1_0", "", ".", "1e", "0.5 ", "1e999", "--1"} {
+		if got, err := ParseFloat(s); err == nil {
+			t.Errorf("ParseFloat(%q) = %v, want an error", s, got)
 		}
 	}
 }
