@@ -112,7 +112,7 @@ the reference's radii_to_best_models: radius, accuracy, log.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			radii, err := analysis.Radii(0, maxRadius, step)
 			if err != nil {
-				return err
+				return fmt.Errorf("--max-radius %v, --step %v: %w", maxRadius, step, err)
 			}
 			models, err := analysis.LoadModels(args)
 			if err != nil {

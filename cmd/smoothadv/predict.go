@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -44,6 +45,9 @@ func (a attackFlags) outDir(root string, sigma float64) string {
 }
 
 func (a attackFlags) config() (attack.Config, error) {
+	if !(a.epsilon > 0 && !math.IsInf(a.epsilon, 1)) {
+		return attack.Config{}, fmt.Errorf("--epsilon %v: want a finite number > 0, in 1/256 units (64 is an L2 radius of 0.25)", a.epsilon)
+	}
 	eps := attack.From256(a.epsilon)
 	c := attack.Config{Kind: a.kind, Epsilon: eps, Steps: a.steps, NoiseVectors: a.noiseVecs, NoGrad: a.noGrad,
 		InitNorm: attack.From256(a.initNorm), Gamma: a.gammaDDN}
@@ -56,6 +60,10 @@ func (a attackFlags) config() (attack.Config, error) {
 	}
 	return c, c.Validate()
 }
+
+// attackOnlyFlags are predict's flags that only --attack uses.
+var attackOnlyFlags = []string{"frozen-attack", "epsilon", "num-steps", "num-noise-vec", "no-grad-attack", "base-attack",
+	"init-norm-DDN", "gamma-DDN", "visualize-examples"}
 
 func newPredictCmd() *cobra.Command {
 	var f smoothingFlags
@@ -71,6 +79,13 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.hasGammaDN = cmd.Flags().Changed("gamma-DDN")
+			if a.kind == "" {
+				for _, name := range attackOnlyFlags {
+					if cmd.Flags().Changed(name) {
+						return fmt.Errorf("--%s sets up an attack, but no --attack is given (PGD or DDN): it would be ignored", name)
+					}
+				}
+			}
 			p := certify.PredictParams{N: f.n, Alpha: f.alpha}
 			var cfg attack.Config
 			var sigma float64

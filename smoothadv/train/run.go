@@ -35,6 +35,14 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 			return nil, 0, err
 		}
 	}
+	trainSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Train)
+	if err != nil {
+		return nil, 0, err
+	}
+	if kept := every(trainSet, cfg.TrainSubset).Len(); kept < cfg.Batch {
+		return nil, 0, fmt.Errorf("train_subset %d keeps %d of the %d training images, fewer than one batch (%d): pick a smaller train_subset",
+			cfg.TrainSubset, kept, trainSet.Len(), cfg.Batch)
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
@@ -66,10 +74,6 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 		}
 	}
 	if err := t.join(); err != nil {
-		return nil, 0, err
-	}
-	trainSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Train)
-	if err != nil {
 		return nil, 0, err
 	}
 	testSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Test)
