@@ -217,6 +217,7 @@ func TestDataParallelEqualsOneProcess(t *testing.T) {
 	for name, cfg := range map[string]settings.Config{"gaussian": gauss, "multi-noise": multi, "macer": macer, "smoothmix": smoothMix} {
 		t.Run(name, func(t *testing.T) {
 			job := stepsJob{Config: cfg, Batches: 4, Dir: t.TempDir()}
+			job.Config.OutDir = t.TempDir()
 			alone := job
 			alone.Config.OutDir = t.TempDir()
 			if err := runSteps(alone, nil); err != nil {

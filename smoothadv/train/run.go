@@ -35,6 +35,20 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 			return nil, 0, err
 		}
 	}
+	if err := useTrainingThreads(processesHere(g)); err != nil {
+		return nil, 0, err
+	}
+	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch"), group: g}
+	ok := false
+	defer func() {
+		if !ok {
+			t.close()
+		}
+	}()
+	// From here on a failure reaches the group's other processes.
+	if err := t.join(); err != nil {
+		return nil, 0, err
+	}
 	trainSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Train)
 	if err != nil {
 		return nil, 0, err
@@ -46,16 +60,6 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, 0, err
 	}
-	if err := useTrainingThreads(processesHere(g)); err != nil {
-		return nil, 0, err
-	}
-	t := &Trainer{cfg: cfg, out: out, progress: progress.ForStderr("batch"), group: g}
-	ok := false
-	defer func() {
-		if !ok {
-			t.close()
-		}
-	}()
 	if cfg.Resume {
 		// Killed before the first checkpoint: nothing to resume, so start.
 		_, err := os.Stat(filepath.Join(cfg.OutDir, settings.CheckpointFile))
@@ -72,9 +76,6 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 		if err := t.takeOutDir(); err != nil {
 			return nil, 0, err
 		}
-	}
-	if err := t.join(); err != nil {
-		return nil, 0, err
 	}
 	testSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Test)
 	if err != nil {
