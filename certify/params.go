@@ -232,6 +232,9 @@ func OpenRunLog[R Record](path string, p RunParams, o OpenOptions) (_ *Log[R], _
 	if p.Kind != format.kind {
 		return nil, Done{}, fmt.Errorf("run parameters of kind %q for a %s log", p.Kind, format.kind)
 	}
+	if err := outputs.CheckFile("output file", path); err != nil {
+		return nil, Done{}, err
+	}
 	err = outputs.CheckDistinct([]outputs.File{{Role: "the model file", Path: p.Model}},
 		[]outputs.File{{Role: "output file", Path: path}, {Role: "output file", Path: ParamsPath(path)}, {Role: "output file", Path: SamplesPath(path)}})
 	if err != nil {

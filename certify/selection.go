@@ -103,13 +103,17 @@ func ParseShard(s string, lookup func(string) (string, bool)) (Shard, error) {
 			sh.Index, err = slurmIndex(lookup, sh.Count)
 		}
 	case hasCount:
-		if sh.Count, err = strconv.Atoi(second); err != nil {
-			break
-		}
-		if first == "auto" {
+		var errI, errN error
+		sh.Count, errN = strconv.Atoi(second)
+		switch {
+		case errN != nil:
+			err = errors.New("want i/n, auto or auto/n, with n a whole number")
+		case first == "auto":
 			sh.Index, err = autoIndex(lookup, sh.Count)
-		} else {
-			sh.Index, err = strconv.Atoi(first)
+		default:
+			if sh.Index, errI = strconv.Atoi(first); errI != nil {
+				err = errors.New("want i/n, auto or auto/n, with i a whole number")
+			}
 		}
 	default:
 		err = errors.New("want i/n, auto or auto/n")

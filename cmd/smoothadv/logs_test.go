@@ -307,3 +307,23 @@ func TestCertifyKeepsAnotherRunsLog(t *testing.T) {
 		t.Errorf("after --overwrite the log records seed %d (%v), want 8", p.Seed, err)
 	}
 }
+
+// TestOutputMustBeAFile: a folder or /dev/null as OUTFILE is refused before
+// anything is written beside it (no DIR.json, no /dev/null.json), and
+// /dev/null stays the device.
+func TestOutputMustBeAFile(t *testing.T) {
+	model := fashionModel(t)
+	dir := t.TempDir()
+	for out, want := range map[string]string{dir: "is a folder", "/dev/null": "is not a regular file"} {
+		if msg := refused(t, certifyArgs(model, out)...); !strings.Contains(msg, "output file "+out+" "+want) {
+			t.Errorf("certify into %s:\n%s", out, msg)
+		}
+		if _, err := os.Stat(out + ".json"); err == nil {
+			os.Remove(out + ".json")
+			t.Errorf("%s.json was written", out)
+		}
+	}
+	if st, err := os.Stat("/dev/null"); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("/dev/null is no longer the device: %v %v", st.Mode(), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,27 @@ func newRootCmd() *cobra.Command {
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
+	root.SetFlagErrorFunc(flagError)
 	return root
+}
+
+// badNumber matches pflag's message for a flag value that strconv refused.
+var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: strconv\.(\w+): parsing ".*": (invalid syntax|value out of range)$`)
+
+// flagError says what a flag wants instead of showing strconv's message.
+func flagError(_ *cobra.Command, err error) error {
+	m := badNumber.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	want := map[string]string{"ParseUint": "a whole number >= 0", "ParseInt": "a whole number", "ParseFloat": "a number", "ParseBool": "true or false"}[m[3]]
+	if want == "" {
+		want = "another value"
+	}
+	if m[4] == "value out of range" {
+		return fmt.Errorf("%s %s: out of range for %s", m[2], m[1], want)
+	}
+	return fmt.Errorf("%s %s: want %s", m[2], m[1], want)
 }
 
 // execute runs the command line args (without the program's name),

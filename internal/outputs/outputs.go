@@ -34,6 +34,20 @@ func CheckDistinct(inputs, outputs []File) error {
 	return nil
 }
 
+// CheckFile refuses an output path that exists but is no regular file (a
+// folder, /dev/null, a FIFO): the files written beside it (PATH.json, ...)
+// would land where nobody looks.
+func CheckFile(role, path string) error {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().IsRegular() {
+		return nil // a missing path is created; other errors come at the write
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s %s is a folder: give a file's path", role, path)
+	}
+	return fmt.Errorf("%s %s is not a regular file (%s): give a file's path", role, path, st.Mode().Type())
+}
+
 // Lock is an exclusive hold on an output.
 type Lock struct {
 	f *os.File

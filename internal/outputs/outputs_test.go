@@ -86,3 +86,21 @@ func TestRemoveStaleTemps(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "log.tsv")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{file, filepath.Join(dir, "new.tsv")} {
+		if err := CheckFile("output file", ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for path, want := range map[string]string{dir: "output file " + dir + " is a folder", "/dev/null": "output file /dev/null is not a regular file"} {
+		if err := CheckFile("output file", path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", path, err, want)
+		}
+	}
+}
