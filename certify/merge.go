@@ -2,6 +2,7 @@ package certify
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
-	"github.com/smoothadv/smoothadv/internal/samepath"
+	"github.com/smoothadv/smoothadv/internal/outputs"
 )
 
 // Merge joins the logs of the shards of one run into a single log at out,
@@ -35,17 +36,33 @@ import (
 // must each have their samples file (SamplesPath) holding exactly their
 // examples; the merged log gets the joined one.
 //
-// Nothing is written unless every check passes, and out is written
-// atomically. Merge returns the number of lines.
-func Merge(out string, shards []string, expect *Selection) (int, error) {
+// Nothing is written unless every check passes (and ctx is not done by
+// then), and out is written atomically, after its sidecars and with any old
+// log gone first, so that a kill never leaves an old log under the new
+// parameters. out is locked while it is written, and none of its files may
+// be a shard's. Merge returns the number of lines.
+func Merge(ctx context.Context, out string, shards []string, expect *Selection) (int, error) {
 	if len(shards) == 0 {
 		return 0, fmt.Errorf("merge: no shard files")
 	}
-	for _, path := range shards {
-		if samepath.Same(out, path) {
-			return 0, fmt.Errorf("merge: the output %s is the shard %s: write the merged log elsewhere", out, path)
-		}
+	if err := outputs.CheckFile("merge: the output", out); err != nil {
+		return 0, err
 	}
+	var inputs []outputs.File
+	for _, path := range shards {
+		inputs = append(inputs, outputs.File{Role: "the shard", Path: path}, outputs.File{Role: "the shard's parameters", Path: ParamsPath(path)},
+			outputs.File{Role: "the shard's samples", Path: SamplesPath(path)})
+	}
+	err := outputs.CheckDistinct(inputs, []outputs.File{{Role: "merge: the output", Path: out},
+		{Role: "merge: the output's parameters", Path: ParamsPath(out)}, {Role: "merge: the output's samples", Path: SamplesPath(out)}})
+	if err != nil {
+		return 0, err
+	}
+	lock, err := outputs.Take(out, false)
+	if err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	defer lock.Release()
 	logs := make([]shardLog, len(shards))
 	var all []entry
 	from := map[int]string{}
@@ -80,8 +97,17 @@ func Merge(out string, shards []string, expect *Selection) (int, error) {
 	for _, e := range all {
 		buf.WriteString(e.line + "\n")
 	}
-	// The merged log's run parameters and samples, or none (not an old
-	// merge's).
+	if err := ctx.Err(); err != nil {
+		return 0, err // stopped before writing anything
+	}
+	if err := outputs.RemoveStaleTemps(out); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
+	// An old log goes first, then the run parameters and samples (or none:
+	// not an old merge's), then the log.
+	if err := removeStale(out); err != nil {
+		return 0, fmt.Errorf("merge: %w", err)
+	}
 	if merged != nil {
 		err = WriteParams(out, *merged)
 	} else {

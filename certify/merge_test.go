@@ -1,6 +1,7 @@
 package certify
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,7 +81,7 @@ func TestMergeJoinsShardsInOrder(t *testing.T) {
 			if err := WriteParams(out, testParams(Selection{DatasetLen: 7, Skip: 1, Max: -1}, Whole)); err != nil {
 				t.Fatal(err)
 			}
-			n, err := Merge(out, paths, tt.expect)
+			n, err := Merge(context.Background(), out, paths, tt.expect)
 			if err != nil || n != 5 {
 				t.Fatalf("Merge: %d lines, %v", n, err)
 			}
@@ -98,7 +99,7 @@ func TestMergeJoinsShardsInOrder(t *testing.T) {
 					t.Errorf("merged run parameters %+v, want %+v", p, wantP)
 				}
 			}
-			if left, _ := filepath.Glob(filepath.Join(dir, ".merged*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(dir, ".merged*.tmp-*")); len(left) != 0 {
 				t.Errorf("temporary files left: %v", left)
 			}
 		})
@@ -189,7 +190,7 @@ func TestMergeRefuses(t *testing.T) {
 			dir := t.TempDir()
 			paths := tt.edit(t, writeShards(t, dir, sel, 3, tt.params))
 			out := filepath.Join(dir, "merged")
-			n, err := Merge(out, paths, tt.expect)
+			n, err := Merge(context.Background(), out, paths, tt.expect)
 			if err == nil {
 				t.Fatalf("Merge wrote %d lines; want an error", n)
 			}
@@ -213,7 +214,7 @@ func TestMergeRefusesOutputAmongShards(t *testing.T) {
 	before := filetest.Snapshot(t, dir)
 	t.Chdir(dir)
 	for _, out := range []string{paths[1], "shard1", "./x/../shard0"} {
-		_, err := Merge(out, paths, nil)
+		_, err := Merge(context.Background(), out, paths, nil)
 		if err == nil || !strings.Contains(err.Error(), "is the shard") {
 			t.Errorf("Merge(%q): error %v, want one saying it is a shard", out, err)
 		}

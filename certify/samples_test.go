@@ -1,6 +1,7 @@
 package certify
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func TestMergeJoinsSamples(t *testing.T) {
 	paths := writeShards(t, dir, sel, 3, true)
 	writeSamples(t, sel, paths)
 	out := filepath.Join(dir, "merged")
-	if _, err := Merge(out, paths, nil); err != nil {
+	if _, err := Merge(context.Background(), out, paths, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "idx\tsamples\n0\t100\n20\t120\n40\t140\n60\t160\n80\t180\n"
@@ -134,7 +135,7 @@ func TestMergeJoinsSamples(t *testing.T) {
 	}
 	// A merge of fixed-N shards into the same place leaves no samples file.
 	fixed := writeShards(t, t.TempDir(), sel, 2, true)
-	if _, err := Merge(out, fixed, nil); err != nil {
+	if _, err := Merge(context.Background(), out, fixed, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(SamplesPath(out)); !os.IsNotExist(err) {
@@ -163,7 +164,7 @@ func TestMergeRefusesBadSamples(t *testing.T) {
 			writeSamples(t, sel, paths)
 			tt.edit(t, paths)
 			out := filepath.Join(dir, "merged")
-			_, err := Merge(out, paths, nil)
+			_, err := Merge(context.Background(), out, paths, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}

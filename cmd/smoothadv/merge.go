@@ -58,7 +58,7 @@ need --n, the number of examples in the split, with the run's --skip and
 			if err != nil {
 				return err
 			}
-			n, err := certify.Merge(args[0], args[1:], expect)
+			n, err := certify.Merge(cmd.Context(), args[0], args[1:], expect)
 			if err != nil {
 				return err
 			}
