@@ -9,6 +9,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify/analysis"
 	"github.com/smoothadv/smoothadv/certify/analysis/figure"
 	"github.com/smoothadv/smoothadv/certify/analysis/spec"
+	"github.com/smoothadv/smoothadv/internal/outputs"
 )
 
 func init() { commands = append(commands, newAnalyzeCmd) }
@@ -126,6 +127,15 @@ the reference's radii_to_best_models: radius, accuracy, log.
 	return cmd
 }
 
+// checkOutOverLogs refuses an output file that is one of the logs read.
+func checkOutOverLogs(flag, out string, models []analysis.Model) error {
+	var logs []outputs.File
+	for _, m := range models {
+		logs = append(logs, outputs.File{Role: "the log", Path: m.Log.Path})
+	}
+	return outputs.CheckDistinct(logs, []outputs.File{{Role: flag, Path: out}})
+}
+
 func newPlotCmd() *cobra.Command {
 	var (
 		out string
@@ -148,6 +158,9 @@ legends ($\sigma = 0.25$) is shown as plain text (σ = 0.25).
 			}
 			models, err := analysis.LoadModels(args)
 			if err != nil {
+				return err
+			}
+			if err := checkOutOverLogs("--out", out, models); err != nil {
 				return err
 			}
 			return figure.Save(out, models, opt)

@@ -327,3 +327,43 @@ func TestOutputMustBeAFile(t *testing.T) {
 		t.Errorf("/dev/null is no longer the device: %v %v", st.Mode(), err)
 	}
 }
+
+// TestOutputsAreNotInputs: analyze plot's --out and train's --cpuprofile
+// may not be an input, through a link or not; the input is left whole.
+func TestOutputsAreNotInputs(t *testing.T) {
+	model := fashionModel(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log.tsv")
+	smoothadv(t, fourImages(model, log)...)
+	link := filepath.Join(dir, "link.png")
+	if err := os.Symlink(log, link); err != nil {
+		t.Fatal(err)
+	}
+	pre := filepath.Join(dir, "pre.pth.tar")
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.SaveCheckpoint(pre, m, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	before := filetest.Snapshot(t, dir)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"analyze", "plot", "--out", log, log + "=x"}, "--out " + log + " is the log " + log},
+		{[]string{"analyze", "plot", "--out", link, log}, "--out " + link + " is the log " + log},
+		{[]string{"run", "--dry-run", "--out", log}, "--out " + log + " is a file: give the results folder"},
+		{[]string{"train", "fashion-mnist", "fashion_cnn", filepath.Join(dir, "out"), "--pretrained-model", pre, "--cpuprofile", pre},
+			"--cpuprofile " + pre + " is --pretrained-model " + pre},
+	} {
+		if msg := refused(t, c.args...); !strings.Contains(msg, c.want) {
+			t.Errorf("smoothadv %s:\n%s\nwant %q", strings.Join(c.args, " "), msg, c.want)
+		}
+	}
+	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
+		t.Error("a refused command changed an input")
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -62,6 +64,9 @@ func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
 	load := experiment.Default
 	if o.config != "" {
 		load = func() (*experiment.Experiment, error) { return experiment.Load(o.config, o.maxRuns) }
+	}
+	if st, err := os.Stat(o.out); err == nil && !st.IsDir() {
+		return fmt.Errorf("--out %s is a file: give the results folder", o.out)
 	}
 	e, err := load()
 	if err != nil {

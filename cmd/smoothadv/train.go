@@ -3,14 +3,17 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/internal/outputs"
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/train"
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
+	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
 func newTrainCmd() *cobra.Command {
@@ -51,6 +54,15 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 				return fmt.Errorf("--use-unlabelled needs --unlabelled-path (the pseudo-labelled pickle)")
 			}
 			if cpuProfile != "" {
+				err := outputs.CheckDistinct([]outputs.File{{Role: "--pretrained-model", Path: cfg.PretrainedModel},
+					{Role: "--unlabelled-path", Path: cfg.UnlabelledPath},
+					{Role: "OUTDIR's checkpoint", Path: filepath.Join(cfg.OutDir, settings.CheckpointFile)},
+					{Role: "OUTDIR's log", Path: filepath.Join(cfg.OutDir, trainlog.File)},
+					{Role: "OUTDIR's record", Path: filepath.Join(cfg.OutDir, settings.ConfigFile)}},
+					[]outputs.File{{Role: "--cpuprofile", Path: cpuProfile}})
+				if err != nil {
+					return err
+				}
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
 					return err

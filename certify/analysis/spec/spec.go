@@ -247,9 +247,15 @@ func (s *Spec) validate() []string {
 			bad("%s: %v", where, err)
 		}
 	}
-	for _, o := range s.outputs() {
+	outs := s.outputs()
+	for i, o := range outs {
 		if problem := s.checkOutput(o.path); problem != "" {
 			bad("%s: %s", o.where, problem)
+		}
+		for _, earlier := range outs[:i] {
+			if samepath.Same(o.path, earlier.path) {
+				bad("%s: out %s is also %s's: one would overwrite the other", o.where, o.path, earlier.where)
+			}
 		}
 	}
 	return problems

@@ -211,3 +211,23 @@ func TestOutputsRefused(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTwoOutputsOnePath: a table and a plot written to one file would lose
+// one of them: refused, naming both.
+func TestTwoOutputsOnePath(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "sigma_0.25")
+	if err := os.WriteFile(log, []byte("idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t3\t3\t0.5\t1\t0:00:01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(dir, "a.yaml")
+	text := "version: 1\ngroups:\n  - name: g\n    logs:\n      - path: sigma_0.25\n" +
+		"tables:\n  - {group: g, kind: models, radii: \"0:1:0.5\", format: csv, out: same.png}\n" +
+		"plots:\n  - {group: g, out: same.png}\n"
+	if err := os.WriteFile(spec, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(spec, dir); err == nil || !strings.Contains(err.Error(), "plots[0]: out "+filepath.Join(dir, "same.png")+" is also tables[0]'s") {
+		t.Errorf("table and plot on one path: %v", err)
+	}
+}
