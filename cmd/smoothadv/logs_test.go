@@ -367,3 +367,31 @@ func TestOutputsAreNotInputs(t *testing.T) {
 		t.Error("a refused command changed an input")
 	}
 }
+
+// TestTrainingModeModelEvaluates: a TorchScript model saved in training
+// mode (BatchNorm on batch statistics) certifies in evaluation mode on every
+// path, so its lines do not change with --batch.
+func TestTrainingModeModelEvaluates(t *testing.T) {
+	m, err := models.New("fashion_cnn", 3, models.Options{Dir: testenv.ModelsDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Train(true); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	model := filepath.Join(dir, "training.pt")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	var logs []string
+	for _, batch := range []string{"200", "37"} {
+		out := filepath.Join(dir, "batch"+batch+".tsv")
+		smoothadv(t, certifyArgs(model, out, "--unoptimized", "--batch", batch, "--max", "2000")...)
+		logs = append(logs, withoutTime(t, out))
+	}
+	if logs[0] != logs[1] {
+		t.Errorf("--unoptimized lines change with --batch:\n%s\nvs\n%s", logs[0], logs[1])
+	}
+}

@@ -340,6 +340,9 @@ func (s *Sampler) countBatch(images *torchbind.Tensor, xs []certify.Input, stage
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("sampling batch: %w", err)
 	}
+	if err := s.checkShape(logits, takes); err != nil {
+		return nil, err
+	}
 	if err := s.checkFinite(logits, xs, pieces); err != nil {
 		return nil, err
 	}
@@ -348,6 +351,25 @@ func (s *Sampler) countBatch(images *torchbind.Tensor, xs []certify.Input, stage
 		return nil, fmt.Errorf("sampling batch: %w", err)
 	}
 	return counts.Int64s()
+}
+
+// checkShape refuses logits that are not one row of NumClasses per noisy
+// copy, in every batch: a model may answer the load-time check with the
+// right classes and later batches with others.
+func (s *Sampler) checkShape(logits *torchbind.Tensor, takes []int64) error {
+	var rows int64
+	for _, n := range takes {
+		rows += n
+	}
+	shape, _, err := logits.Info()
+	if err != nil {
+		return err
+	}
+	if len(shape) != 2 || shape[0] != rows || shape[1] != int64(s.NumClasses) {
+		return fmt.Errorf("model %s gives logits shaped %v for a batch of %d noisy copies, want [%d %d]: its output changes with the batch",
+			s.name(), shape, rows, rows, s.NumClasses)
+	}
+	return nil
 }
 
 // checkFinite refuses NaN or infinite logits: their argmax is meaningless,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -153,5 +154,42 @@ torch.jit.script(nn.Sequential(nn.Flatten(), lin)).save(%q)
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestLogitsCheckedEveryBatch: a model whose output has the right classes
+// for small batches (as the load-time check runs) and other classes for
+// larger ones is refused at the first such batch, not counted.
+func TestLogitsCheckedEveryBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shifty.pt")
+	script := fmt.Sprintf(`
+import torch, torch.nn as nn
+class Shifty(nn.Module):
+    def forward(self, x):
+        y = x.flatten(1).repeat(1, 3)
+        if x.shape[0] <= 2:
+            return y[:, :10]
+        return y[:, :5]
+torch.jit.script(Shifty()).save(%q)
+`, path)
+	// TorchScript compiles a class from its source file, so not with -c.
+	py := filepath.Join(t.TempDir(), "shifty.py")
+	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testenv.Python(), py).CombinedOutput(); err != nil {
+		t.Fatalf("making the model: %v\n%s", err, out)
+	}
+	m, err := torchbind.LoadModule(path, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := &Sampler{Model: m, Name: path, Device: "cpu", Sigma: 0.5, Batch: 64, NumClasses: 10, Shape: []int64{1, 2, 2}, Workers: 1,
+		Image: func(certify.Input) ([]float32, error) { return make([]float32, 4), nil }}
+	defer s.Close()
+	_, err = certify.Certify(context.Background(), s, 3, certify.CertifyParams{N0: 10, N: 100, Alpha: 0.001, Sigma: 0.5})
+	if err == nil || !strings.Contains(err.Error(), "gives logits shaped [10 5] for a batch of 10 noisy copies, want [10 10]") {
+		t.Errorf("logits of 5 classes counted as 10: %v", err)
 	}
 }

@@ -120,6 +120,12 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 	if err != nil {
 		return Job{}, nil, err
 	}
+	// Every sampling path evaluates: a model saved in training mode would
+	// otherwise use batch statistics, and its lines change with --batch.
+	if err := m.Train(false); err != nil {
+		m.Close()
+		return Job{}, nil, err
+	}
 	workers, err := Workers(o.Workers, m.Device())
 	if err != nil {
 		m.Close()
