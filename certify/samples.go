@@ -67,7 +67,7 @@ func OpenSamples(log string, done Done, resume bool) (*SamplesLog, error) {
 	} else {
 		data = nil
 	}
-	samples, err := parseSamples(data, path)
+	samples, err := parseSamples(data, path, recordedN(log))
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
@@ -109,13 +109,23 @@ func ReadSamples(log string) (map[int]int, error) {
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		return nil, fmt.Errorf("%s: the last line is torn (resume the run)", path)
 	}
-	return parseSamples(data, path)
+	return parseSamples(data, path, recordedN(log))
+}
+
+// recordedN is the N of the run recorded beside the log, the most samples
+// an example can use; 0 when no run is recorded.
+func recordedN(log string) int {
+	p, ok, err := ReadParams(log)
+	if err != nil || !ok {
+		return 0
+	}
+	return p.N
 }
 
 // parseSamples reads the complete lines of a samples file: the header (none
 // in an empty file), then lines of an index and a number of samples, no
-// index twice.
-func parseSamples(data []byte, name string) (map[int]int, error) {
+// index twice, and no number above maxN (when it is not 0: the run's N).
+func parseSamples(data []byte, name string, maxN int) (map[int]int, error) {
 	out := map[int]int{}
 	lines := strings.Split(string(data), "\n")
 	for k, line := range lines[:max(len(lines)-1, 0)] {
@@ -130,6 +140,9 @@ func parseSamples(data []byte, name string) (map[int]int, error) {
 		n, errN := strconv.Atoi(second)
 		if !ok || errI != nil || errN != nil || i < 0 || n < 1 {
 			return nil, fmt.Errorf("%s:%d: %q is not an index and a number of samples", name, k+1, line)
+		}
+		if maxN > 0 && n > maxN {
+			return nil, fmt.Errorf("%s:%d: example %d used %d samples, more than the run's N = %d", name, k+1, i, n, maxN)
 		}
 		if _, dup := out[i]; dup {
 			return nil, fmt.Errorf("%s:%d: index %d is on an earlier line too", name, k+1, i)

@@ -94,6 +94,20 @@ func TestSamplesRefusesDamage(t *testing.T) {
 	if _, err := ReadSamples(log); err == nil || !strings.Contains(err.Error(), "torn") {
 		t.Errorf("ReadSamples of a torn file: %v", err)
 	}
+	// More samples than the recorded run's N could not have been drawn.
+	p := testParams(testSel, Whole)
+	p.TargetRadius = 0.1
+	if err := WriteParams(log, p); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, SamplesPath(log), fmt.Sprintf("idx\tsamples\n0\t%d\n", p.N+1))
+	want := fmt.Sprintf("example 0 used %d samples, more than the run's N = %d", p.N+1, p.N)
+	if _, err := ReadSamples(log); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ReadSamples of an impossible count: %v", err)
+	}
+	if _, err := OpenSamples(log, newDone([]entry{{index: 0}}), true); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("resuming an impossible count: %v", err)
+	}
 }
 
 // writeSamples gives each shard of writeShards the run parameters of an

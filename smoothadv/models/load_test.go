@@ -89,3 +89,37 @@ func TestLoadRefusesBrokenWeights(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadRefusesBadMetadata: metadata (extra/smoothadv.json) that cannot
+// describe the model is refused at load, not copied into run records.
+func TestLoadRefusesBadMetadata(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(*Meta)
+		want   string
+	}{
+		{"input layer", func(m *Meta) { m.Normalization = "bogus" }, `unknown normalization "bogus"`},
+		{"format", func(m *Meta) { m.Format = 99 }, "format 99, want 1"},
+		{"arch", func(m *Meta) { m.Arch = "cifar_resnet110" }, "arch cifar_resnet110 takes [3 32 32] inputs into 10 classes, but the metadata says [1 28 28] into 10"},
+		{"statistics", func(m *Meta) { m.Means = nil }, "0 means and 1 sds for 1 channels"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := New("fashion_cnn", 1, Options{Dir: templates})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			c.change(&m.Meta)
+			path := filepath.Join(t.TempDir(), "model.pt")
+			if err := m.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := Load(path, Options{Dir: templates}); err == nil || !strings.Contains(err.Error(), c.want) {
+				if got != nil {
+					got.Close()
+				}
+				t.Errorf("%v, want a refusal saying %q", err, c.want)
+			}
+		})
+	}
+}

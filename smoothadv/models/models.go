@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -169,6 +170,9 @@ func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
 		if err := json.Unmarshal(raw, &m.Meta); err != nil {
 			return 0, fmt.Errorf("%s: bad metadata: %w", path, err)
 		}
+		if err := m.Meta.check(opt.dir()); err != nil {
+			return 0, fmt.Errorf("%s: bad metadata (extra/smoothadv.json): %w", path, err)
+		}
 		if opt.Arch != "" && opt.Arch != m.Meta.Arch {
 			return 0, fmt.Errorf("%s is a %s model, not %s", path, m.Meta.Arch, opt.Arch)
 		}
@@ -187,6 +191,32 @@ func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
 	}
 	m.Meta = tmpl
 	return archMeta, nil
+}
+
+// metaFormat is the metadata format this package writes and reads.
+const metaFormat = 1
+
+// check refuses metadata that cannot describe a model: another format, an
+// unknown input layer, statistics that do not fit the input, or an
+// architecture whose exported template (in dir, when there) says otherwise.
+func (mt Meta) check(dir string) error {
+	switch {
+	case mt.Format != metaFormat:
+		return fmt.Errorf("format %d, want %d", mt.Format, metaFormat)
+	case inputlayer.Check(mt.Normalization) != nil:
+		return inputlayer.Check(mt.Normalization)
+	case len(mt.Input) != 3 || mt.Input[0] < 1 || mt.Input[1] < 1 || mt.Input[2] < 1:
+		return fmt.Errorf("input %v, want C, H, W", mt.Input)
+	case mt.NumClasses < 1:
+		return fmt.Errorf("num_classes %d, want >= 1", mt.NumClasses)
+	case len(mt.Means) != int(mt.Input[0]) || len(mt.SDs) != int(mt.Input[0]):
+		return fmt.Errorf("%d means and %d sds for %d channels", len(mt.Means), len(mt.SDs), mt.Input[0])
+	}
+	if tmpl, err := templateMeta(dir, mt.Arch); err == nil &&
+		(tmpl.NumClasses != mt.NumClasses || !slices.Equal(tmpl.Input, mt.Input)) {
+		return fmt.Errorf("arch %s takes %v inputs into %d classes, but the metadata says %v into %d", mt.Arch, tmpl.Input, tmpl.NumClasses, mt.Input, mt.NumClasses)
+	}
+	return nil
 }
 
 // chooseNormalization is the input layer to load a model behind:
