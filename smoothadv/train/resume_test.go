@@ -150,3 +150,22 @@ func TestResumeBeforeTheFirstCheckpoint(t *testing.T) {
 		t.Errorf("resume with no checkpoint said:\n%s", got)
 	}
 }
+
+// TestResumeChecksTheCheckpoint: without run.json (removed, as a copied
+// folder may lack it), a resume with another noise level than the one the
+// checkpoint records is refused.
+func TestResumeChecksTheCheckpoint(t *testing.T) {
+	c := small(t)
+	c.Epochs, c.TrainSubset, c.TestSubset = 1, 400, 200
+	if err := Run(context.Background(), c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(c.OutDir, settings.ConfigFile)); err != nil {
+		t.Fatal(err)
+	}
+	other := c
+	other.Resume, other.Epochs, other.NoiseSD = true, 2, 0.5
+	if err := Run(context.Background(), other, io.Discard); err == nil || !strings.Contains(err.Error(), "its checkpoint was trained with noise_sd 0.25, not 0.5") {
+		t.Errorf("resume at another noise level: %v", err)
+	}
+}

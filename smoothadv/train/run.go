@@ -138,6 +138,13 @@ func (t *Trainer) openModel(trainSet data.Dataset) (int, error) {
 		}
 		t.model, start = st.model, st.done
 		defer t.restoreOptimizer(st)
+		// What the checkpoint records must agree too, run.json or not (a
+		// reference run has none; the reference's checkpoints record no
+		// noise level).
+		if rec := t.model.Meta.NoiseSD; rec != 0 && rec != cfg.NoiseSD {
+			return 0, fmt.Errorf("resume %s: its checkpoint was trained with noise_sd %v, not %v; resume with --noise_sd %v or train into a new directory",
+				cfg.OutDir, rec, cfg.NoiseSD, rec)
+		}
 	case cfg.PretrainedModel != "":
 		if t.model, err = finetune(cfg, opt); err != nil {
 			return 0, err
