@@ -51,8 +51,11 @@ func FromEnv(getenv func(string) string) (env Env, ok bool, err error) {
 	switch {
 	case getenv("RANK") != "" || getenv("WORLD_SIZE") != "":
 		env = Env{Launcher: "torchrun", Rank: r.int("RANK", -1), World: r.int("WORLD_SIZE", -1)}
-		env.LocalRank = r.int("LOCAL_RANK", env.Rank)
+		env.LocalRank = r.int("LOCAL_RANK", max(env.Rank, 0))
 		env.LocalWorld = r.int("LOCAL_WORLD_SIZE", 1)
+		if getenv("LOCAL_WORLD_SIZE") != "" && env.LocalRank >= env.LocalWorld && r.err == nil {
+			r.err = fmt.Errorf("LOCAL_RANK=%d: want a local rank in 0..%d (LOCAL_WORLD_SIZE=%d)", env.LocalRank, env.LocalWorld-1, env.LocalWorld)
+		}
 		env.MasterAddr = r.need("MASTER_ADDR")
 		env.MasterPort = r.int("MASTER_PORT", -1)
 		if getenv("TORCHELASTIC_USE_AGENT_STORE") == "True" {
@@ -85,13 +88,33 @@ func FromEnv(getenv func(string) string) (env Env, ok bool, err error) {
 	if r.err != nil {
 		return Env{}, false, fmt.Errorf("%s environment: %w", env.Launcher, r.err)
 	}
-	if env.World < 1 || env.Rank < 0 || env.Rank >= env.World || env.LocalRank < 0 || env.LocalWorld < 1 {
-		return Env{}, false, fmt.Errorf("%s environment: rank %d (local %d of %d) of world size %d", env.Launcher, env.Rank, env.LocalRank, env.LocalWorld, env.World)
+	if err := env.checkRanks(); err != nil {
+		return Env{}, false, fmt.Errorf("%s environment: %w", env.Launcher, err)
 	}
 	if env.MasterPort < 1 || env.MasterPort > 65535 {
 		return Env{}, false, fmt.Errorf("%s environment: master port %d outside 1..65535", env.Launcher, env.MasterPort)
 	}
 	return env, env.World > 1, nil
+}
+
+// checkRanks says which rank variable is out of range, by the launcher's
+// names for them.
+func (env Env) checkRanks() error {
+	names := map[string][4]string{
+		"torchrun": {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"},
+		"srun":     {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", ""},
+	}[env.Launcher]
+	switch {
+	case env.World < 1:
+		return fmt.Errorf("%s=%d: want the number of processes, >= 1", names[1], env.World)
+	case env.Rank < 0 || env.Rank >= env.World:
+		return fmt.Errorf("%s=%d: want a rank in 0..%d (%s=%d)", names[0], env.Rank, env.World-1, names[1], env.World)
+	case env.LocalRank < 0:
+		return fmt.Errorf("%s=%d: want a local rank >= 0", names[2], env.LocalRank)
+	case env.LocalWorld < 1:
+		return fmt.Errorf("%s=%d: want the number of processes on this node, >= 1", names[3], env.LocalWorld)
+	}
+	return nil
 }
 
 // Timeout is TimeoutVar's duration ("10m", "90s"), else DefaultTimeout.

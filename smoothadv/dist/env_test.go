@@ -52,12 +52,18 @@ func TestFromEnv(t *testing.T) {
 		}
 	}
 	for want, env := range map[string][]string{
-		"MASTER_ADDR is not set":                {"RANK", "0", "WORLD_SIZE", "2", "MASTER_PORT", "1"},
-		`RANK="one" is not an integer`:          {"RANK", "one", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
-		"rank 2 (local 2 of 1) of world size 2": {"RANK", "2", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
-		"master port 70000":                     {"RANK", "0", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "70000"},
-		"SLURM_JOB_ID is not set":               {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "a"},
-		`host list "gpu[01-03": unclosed`:       {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "gpu[01-03", "SLURM_JOB_ID", "1"},
+		"MASTER_ADDR is not set":                     {"RANK", "0", "WORLD_SIZE", "2", "MASTER_PORT", "1"},
+		`RANK="one" is not an integer`:               {"RANK", "one", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"RANK=2: want a rank in 0..1 (WORLD_SIZE=2)": {"RANK", "2", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"RANK=-1: want a rank in 0..1":               {"RANK", "-1", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"WORLD_SIZE=0: want the number of processes": {"RANK", "0", "WORLD_SIZE", "0", "MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"LOCAL_RANK=2: want a local rank in 0..1 (LOCAL_WORLD_SIZE=2)": {"RANK", "0", "WORLD_SIZE", "4", "LOCAL_RANK", "2", "LOCAL_WORLD_SIZE", "2",
+			"MASTER_ADDR", "x", "MASTER_PORT", "1"},
+		"SLURM_PROCID=3: want a rank in 0..1 (SLURM_STEP_NUM_TASKS=2)": {"SLURM_PROCID", "3", "SLURM_STEP_NUM_TASKS", "2",
+			"SLURM_STEP_NODELIST", "a", "SLURM_JOB_ID", "1"},
+		"master port 70000":               {"RANK", "0", "WORLD_SIZE", "2", "MASTER_ADDR", "x", "MASTER_PORT", "70000"},
+		"SLURM_JOB_ID is not set":         {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "a"},
+		`host list "gpu[01-03": unclosed`: {"SLURM_PROCID", "0", "SLURM_STEP_NUM_TASKS", "2", "SLURM_STEP_NODELIST", "gpu[01-03", "SLURM_JOB_ID", "1"},
 	} {
 		if _, _, err := FromEnv(vars(env...)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: error %v, want one saying %q", env, err, want)
