@@ -99,19 +99,50 @@ func (g *Group) Connect(device string) error {
 			device, backend, torchbind.DistBackends())
 	}
 	where := fmt.Sprintf("rank %d of %d, store at %s:%d", g.Rank, g.World, g.MasterAddr, g.MasterPort)
+	type joined struct {
+		st  *torchbind.Store
+		pg  *torchbind.ProcessGroup
+		err error
+	}
+	done := make(chan joined, 1)
+	go func() {
+		st, pg, err := g.rendezvous(where, backend)
+		done <- joined{st, pg, err}
+	}()
+	// libtorch's store bounds its own waits by the timeout, but not a
+	// handshake with a server that accepts and never answers: the whole
+	// rendezvous is bounded here too. A rendezvous given up on is left to
+	// the process's exit, which the error leads to.
+	select {
+	case j := <-done:
+		if j.err != nil {
+			return j.err
+		}
+		g.store, g.pg, g.device, g.backend = j.st, j.pg, device, backend
+		return nil
+	case <-time.After(g.timeout + rendezvousSlack):
+		return fmt.Errorf("rendezvous (%s): no answer within %v (%s sets it): is MASTER_ADDR:MASTER_PORT the job's rank 0?", where, g.timeout, TimeoutVar)
+	}
+}
+
+// rendezvousSlack is how long past the timeout Connect waits for libtorch
+// to give up by itself.
+const rendezvousSlack = 5 * time.Second
+
+// rendezvous connects the store and the process group.
+func (g *Group) rendezvous(where, backend string) (*torchbind.Store, *torchbind.ProcessGroup, error) {
 	serve := g.Rank == 0 && !g.AgentStore
 	st, err := torchbind.NewStore(g.MasterAddr, g.MasterPort, serve, g.World, g.Prefix, g.timeout)
 	if err != nil {
-		return fmt.Errorf("rendezvous (%s): %w", where, err)
+		return nil, nil, fmt.Errorf("rendezvous (%s): %w", where, err)
 	}
 	pg, err := torchbind.NewProcessGroup(st, g.Rank, g.World, backend, g.timeout)
 	if err != nil {
 		st.Close()
-		return fmt.Errorf("rendezvous (%s, %s): %w; not every process joined within %v (%s sets it): did all %d start, with the same MASTER_ADDR and MASTER_PORT?",
+		return nil, nil, fmt.Errorf("rendezvous (%s, %s): %w; not every process joined within %v (%s sets it): did all %d start, with the same MASTER_ADDR and MASTER_PORT?",
 			where, backend, err, g.timeout, TimeoutVar, g.World)
 	}
-	g.store, g.pg, g.device, g.backend = st, pg, device, backend
-	return nil
+	return st, pg, nil
 }
 
 // AllReduce sums ts in place over the processes (their mean with average),

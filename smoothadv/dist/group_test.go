@@ -2,6 +2,7 @@ package dist
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -103,4 +104,40 @@ func TestAloneIsANilGroup(t *testing.T) {
 	if err := g.Close(want); err != want {
 		t.Errorf("Close alone changed the error to %v", err)
 	}
+}
+
+// TestRendezvousWithASilentServerTimesOut: a MASTER_PORT that accepts
+// connections and never answers ends the rendezvous within a few seconds
+// of SMOOTHADV_DIST_TIMEOUT, with a message naming the store.
+func TestRendezvousWithASilentServerTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	g := New(Env{Launcher: "torchrun", Rank: 1, World: 2, LocalWorld: 2, MasterAddr: "127.0.0.1", MasterPort: port}, 2*time.Second)
+	start := time.Now()
+	err = g.Connect("cpu")
+	took := time.Since(start)
+	if err == nil {
+		g.Close(nil)
+		t.Fatal("joined a group through a silent server")
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("store at 127.0.0.1:%d", port)) {
+		t.Errorf("error %q does not name the store", err)
+	}
+	if took > 2*time.Second+rendezvousSlack+2*time.Second {
+		t.Errorf("gave up after %v, with a timeout of 2s", took)
+	}
+	t.Logf("gave up after %v: %v", took.Round(time.Millisecond), err)
 }
