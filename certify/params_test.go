@@ -365,3 +365,21 @@ func TestOpenRunLogIsExclusive(t *testing.T) {
 	}
 	second.Close()
 }
+
+// TestFreshRunDropsOldLinesFirst: a fresh run removes the old log before it
+// records its parameters, so that a run stopped in between (here, the
+// parameters cannot be written) leaves no old lines to be resumed under new
+// parameters.
+func TestFreshRunDropsOldLinesFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeFile(t, path, CertifyHeader+"\n"+certifyLine(0)+certifyLine(10))
+	if err := os.Mkdir(ParamsPath(path), 0o755); err != nil { // cannot be replaced by a file
+		t.Fatal(err)
+	}
+	if _, _, err := OpenRunLog[CertifyRecord](path, testParams(testSel, Whole), OpenOptions{}); err == nil {
+		t.Fatal("want an error")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the old log is still there after the parameters failed (%v)", err)
+	}
+}
