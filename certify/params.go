@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/smoothadv/smoothadv/internal/atomicfile"
+	"github.com/smoothadv/smoothadv/internal/jsonerr"
 	"github.com/smoothadv/smoothadv/internal/outputs"
 )
 
@@ -109,7 +110,7 @@ func ReadParams(log string) (p RunParams, ok bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return RunParams{}, false, fmt.Errorf("run parameters %s: %w", path, err)
+		return RunParams{}, false, fmt.Errorf("run parameters %s: %w", path, jsonerr.Describe(err))
 	}
 	if p.Kind != KindCertify && p.Kind != KindPredict {
 		return RunParams{}, false, fmt.Errorf("run parameters %s: kind %q, want %s or %s", path, p.Kind, KindCertify, KindPredict)

@@ -383,3 +383,14 @@ func TestFreshRunDropsOldLinesFirst(t *testing.T) {
 		t.Errorf("the old log is still there after the parameters failed (%v)", err)
 	}
 }
+
+// TestReadParamsSaysWhatIsWrong: a hand-edited record's error names the key
+// and the kind of value wanted, not Go's struct and types.
+func TestReadParamsSaysWhatIsWrong(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	writeFile(t, ParamsPath(path), `{"kind": "certify", "sigma": "0.25"}`)
+	_, _, err := ReadParams(path)
+	if err == nil || !strings.Contains(err.Error(), `"sigma" holds string, want a number`) || strings.Contains(err.Error(), "Go struct") {
+		t.Errorf("hand-edited sigma: %v", err)
+	}
+}

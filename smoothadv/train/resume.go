@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/smoothadv/smoothadv/internal/jsonerr"
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
@@ -28,7 +29,7 @@ func recorded(dir string) (*settings.Config, error) {
 		Config *settings.Config `json:"config"`
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s is not a training record: %w", path, err)
+		return nil, fmt.Errorf("%s is not a training record: %w", path, jsonerr.Describe(err))
 	}
 	if rec.Config == nil {
 		return nil, fmt.Errorf("%s is not a training record: it has no config", path)
