@@ -255,7 +255,9 @@ func ParseLog[R Record](r io.Reader, name string) ([]R, error) {
 		seen[rec.index()] = line
 		records = append(records, rec.(R))
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: a line of more than %d bytes is no log line (is this the right file?)", name, line+1, bufio.MaxScanTokenSize)
+	} else if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	if line == 0 {

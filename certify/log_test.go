@@ -209,6 +209,7 @@ func TestParseLogRefuses(t *testing.T) {
 		{CertifyHeader + "\n" + good + "1\t3\t3\t0.5\tTrue\t0:00:01\n", `f:3: column correct: "True": want 0 or 1`},
 		{CertifyHeader + "\n" + good + "\n1\t3\t3\t0.5\t1\t14s\n", `f:4: column time: "14s"`},
 		{PredictHeader + "\n1\t3\t3\t-1\t1\t0:00:01\n", `f:2: column basePredict: "-1": want an integer >= 0`},
+		{CertifyHeader + "\n" + good + strings.Repeat("x", 5<<20) + "\n", "f:3: a line of more than 65536 bytes is no log line"},
 	} {
 		var err error
 		if strings.HasPrefix(c.in, PredictHeader) {
@@ -217,7 +218,7 @@ func TestParseLogRefuses(t *testing.T) {
 			_, err = ParseLog[CertifyRecord](strings.NewReader(c.in), "f")
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("input %q: error %v, want one containing %q", c.in, err, c.want)
+			t.Errorf("input %.80q: error %v, want one containing %q", c.in, err, c.want)
 		}
 	}
 }
