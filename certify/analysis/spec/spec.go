@@ -114,7 +114,7 @@ func Load(path, outDir string) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty file", path)
 		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %s", path, yamlNames.Replace(err.Error()))
 	}
 	s.name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	if err := s.resolve(filepath.Dir(path), outDir); err != nil {
@@ -125,6 +125,17 @@ func Load(path, outDir string) (*Spec, error) {
 	}
 	return &s, nil
 }
+
+// yamlNames puts the decoder's Go type names in the file's words.
+var yamlNames = strings.NewReplacer(
+	"yaml: unmarshal errors:\n  ", "",
+	"in type spec.Spec", "at the top level",
+	"in type spec.Group", "in a group",
+	"in type spec.Log", "in a group's log",
+	"in type spec.Table", "in a table",
+	"in type spec.Plot", "in a plot",
+	"field ", "key ",
+)
 
 // resolve makes paths absolute and fills in defaults.
 func (s *Spec) resolve(dir, outDir string) error {

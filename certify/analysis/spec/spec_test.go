@@ -138,9 +138,10 @@ plots:
 
 func TestStrictDecoding(t *testing.T) {
 	for text, want := range map[string]string{
-		"version: 1\ngroups:\n  - name: g\n    logz: []\n": "field logz not found",
-		"version: 1\nplots: 3\n":                           "cannot unmarshal",
-		"":                                                 "empty file",
+		"version: 1\ngroups:\n  - name: g\n    logz: []\n":    "line 4: key logz not found in a group",
+		"version: 1\ntables:\n  - {group: g, extra_key: 1}\n": "line 3: key extra_key not found in a table",
+		"version: 1\nplots: 3\n":                              "cannot unmarshal",
+		"":                                                    "empty file",
 	} {
 		if _, err := Load(writeSpec(t, text), ""); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", text, err, want)
