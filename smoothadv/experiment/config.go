@@ -202,6 +202,11 @@ func Parse(b []byte, source, dir string, maxRuns int) (*Experiment, error) {
 			return nil, fmt.Errorf("%s: empty file", source)
 		case errors.As(err, &typeErr):
 			problems = append(problems, yamlProblems(typeErr)...)
+			// A key given twice stops the decoder before anything is set,
+			// so the other checks would only report its defaults.
+			if slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "already defined") }) {
+				return nil, fmt.Errorf("%s: %d problem(s):\n  %s", source, len(problems), strings.Join(problems, "\n  "))
+			}
 		default:
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}

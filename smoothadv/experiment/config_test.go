@@ -214,3 +214,12 @@ grid:
 		t.Errorf("experiment round trip: %d runs, want 2:\n%s", len(back.Runs), b)
 	}
 }
+
+// TestDuplicateKeyIsTheOneProblem: a key given twice is reported alone,
+// not with the problems of a file the decoder then left unread.
+func TestDuplicateKeyIsTheOneProblem(t *testing.T) {
+	_, err := Parse([]byte(minimal+"training:\n  epochs: 3\n"), "dup.yaml", t.TempDir(), 0)
+	if err == nil || !strings.Contains(err.Error(), "1 problem(s)") || !strings.Contains(err.Error(), `mapping key "training" already defined`) {
+		t.Errorf("duplicate section: %v", err)
+	}
+}
