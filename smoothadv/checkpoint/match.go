@@ -104,7 +104,24 @@ func Match(sd []Entry, want []Spec) ([]Entry, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("state dict does not match the model: %s (%d problems in all)", problems[0], len(problems))
+		return nil, fmt.Errorf("state dict does not match the model: %s (%d problems in all)%s", problems[0], len(problems), prefixHint(sd, wantNames))
 	}
 	return out, nil
+}
+
+// prefixHint points at a prefix that every key of the state dict has and no
+// expected name has, such as a DataParallel wrapped around the whole model
+// ("module.1.conv1.weight"), which the layouts above do not cover.
+func prefixHint(sd []Entry, want []string) string {
+	if len(sd) == 0 {
+		return ""
+	}
+	first, _, ok := strings.Cut(sd[0].Name, ".")
+	p := first + "."
+	if !ok || slices.ContainsFunc(sd, func(e Entry) bool { return !strings.HasPrefix(e.Name, p) }) ||
+		slices.ContainsFunc(want, func(n string) bool { return strings.HasPrefix(n, p) }) {
+		return ""
+	}
+	return fmt.Sprintf("; every key of the checkpoint starts with %q, which the model's names do not: "+
+		"it was saved from a wrapper around the model (DataParallel?); save model.module.state_dict() instead", p)
 }

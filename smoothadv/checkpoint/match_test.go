@@ -130,3 +130,16 @@ func TestMatchReferenceArchitectures(t *testing.T) {
 		t.Errorf("resnet50 against cifar_resnet20: error %v", err)
 	}
 }
+
+// TestMatchHintsAtAWrapperPrefix: a state dict saved from a DataParallel
+// around the whole Sequential ("module.1.conv1.weight") is refused with a
+// hint at the prefix, not only as missing keys.
+func TestMatchHintsAtAWrapperPrefix(t *testing.T) {
+	w := &Tensor{DType: Float32, Shape: []int64{2}}
+	sd := []Entry{{Name: "module.1.conv1.weight", Tensor: w}, {Name: "module.1.fc.bias", Tensor: w}}
+	want := []Spec{{Name: "1.conv1.weight", DType: Float32, Shape: []int64{2}}, {Name: "1.fc.bias", DType: Float32, Shape: []int64{2}}}
+	_, err := Match(sd, want)
+	if err == nil || !strings.Contains(err.Error(), `every key of the checkpoint starts with "module."`) {
+		t.Errorf("wrapped state dict: %v", err)
+	}
+}
