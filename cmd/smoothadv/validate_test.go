@@ -123,6 +123,9 @@ func TestBadInputRefusedBeforeWriting(t *testing.T) {
 // --arch, and refuses one whose classes do not match the dataset's.
 func TestPlainModelCertifiesAndPredicts(t *testing.T) {
 	p := modelstest.WritePlain(t)
+	if msg := refused(t, "bench", "certify", p.Models["traced"], "--device", "cpu", "--reference", ""); !strings.Contains(msg, "does not record its architecture, and bench takes none") {
+		t.Errorf("bench certify on a plain model:\n%s", msg)
+	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "certify.tsv")
 	smoothadv(t, "certify", "fashion-mnist", p.Models["traced"], "0.25", out, "--N0", "10", "--N", "100", "--skip", "2500", "--device", "cpu")

@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -84,7 +85,7 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	if err := opt.Infer.Precision.CheckDevice(opt.Device); err != nil {
 		return nil, err
 	}
-	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
+	m, err := loadModel(opt.Model, opt.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +196,17 @@ func runReference(ctx context.Context, what, python, script string, out any, arg
 		return fmt.Errorf("%s printed %q: %w", what, b, err)
 	}
 	return nil
+}
+
+// loadModel loads a model that records its architecture: bench takes no
+// --arch (the reference's side loads the same file by itself).
+func loadModel(path, device string) (*models.Model, error) {
+	m, err := models.Load(path, models.Options{Device: device})
+	if errors.Is(err, models.ErrNoArch) {
+		return nil, fmt.Errorf("bench: %s does not record its architecture, and bench takes none: give a model that does "+
+			"(one trained or exported here, or a reference checkpoint made into one with smoothadv import CHECKPOINT --arch ARCH --out MODEL.pt)", path)
+	}
+	return m, err
 }
 
 // referenceScript finds one of this package's Python scripts in the source

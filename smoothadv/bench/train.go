@@ -141,7 +141,7 @@ func RunTrain(ctx context.Context, opt TrainOptions) ([]TrainResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
+	m, err := loadModel(opt.Model, opt.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (o TrainOptions) trainConfig(c TrainConfig) settings.Config {
 
 // timeOurs runs smoothadv/train's step on a freshly loaded copy of the model.
 func timeOurs(opt TrainOptions, c TrainConfig, b *data.Batch) (TrainSide, error) {
-	m, err := models.Load(opt.Model, models.Options{Device: opt.Device})
+	m, err := loadModel(opt.Model, opt.Device)
 	if err != nil {
 		return TrainSide{}, err
 	}

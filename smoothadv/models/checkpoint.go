@@ -146,7 +146,7 @@ func LoadCheckpoint(path string, opt Options) (*Model, error) {
 	}
 	switch {
 	case c.Net && opt.Arch == "":
-		return nil, fmt.Errorf("%s: %w", path, ErrNoArch)
+		return nil, fmt.Errorf("%s: a MACER checkpoint ({'net', 'epoch'}) does not record its architecture: %w", path, ErrNoArch)
 	case c.Net:
 		c.Arch = opt.Arch
 	case opt.Arch != "" && opt.Arch != c.Arch:
@@ -174,9 +174,10 @@ func LoadCheckpoint(path string, opt Options) (*Model, error) {
 	return m, nil
 }
 
-// ErrNoArch is the error of loading a MACER checkpoint without saying its
-// architecture.
-var ErrNoArch = errors.New("a MACER checkpoint ({'net', 'epoch'}) does not record its architecture: say which it is (--arch)")
+// ErrNoArch is the error of loading a model file that does not record its
+// architecture (a MACER checkpoint, a TorchScript file without our
+// metadata) without saying which it is.
+var ErrNoArch = errors.New("say which architecture it is (--arch)")
 
 // loadStateDict copies a state dict into the model's parameters and buffers.
 func (m *Model) loadStateDict(sd []checkpoint.Entry) error {

@@ -183,7 +183,7 @@ func (m *Model) readMeta(path string, opt Options) (metaSource, error) {
 		return noMeta, nil
 	}
 	if opt.Arch == "" {
-		return 0, fmt.Errorf("%s has no smoothadv metadata: say which architecture it is (--arch)", path)
+		return 0, fmt.Errorf("%s has no smoothadv metadata: %w", path, ErrNoArch)
 	}
 	tmpl, err := templateMeta(opt.dir(), opt.Arch)
 	if err != nil {
