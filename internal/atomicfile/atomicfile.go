@@ -6,7 +6,9 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -30,6 +32,11 @@ func WriteWith(path string, fill WriteFunc) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
+		// Name the folder, not the temporary file the user never asked for.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("folder %s: %w", dir, pe.Err)
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer func() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,15 @@ func assertOnly(t *testing.T, dir, name string) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("folder holds %v, want only %s", names, name)
+	}
+}
+
+// TestMissingFolderNamed: writing into a folder that is not there names the
+// file and the folder, not the temporary file.
+func TestMissingFolderNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nowhere", "run.json")
+	err := Write(path, []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "write "+path+": folder "+filepath.Dir(path)+": no such file or directory") || strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("write into a missing folder: %v", err)
 	}
 }
