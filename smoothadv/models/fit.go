@@ -41,9 +41,15 @@ func (m *Model) checkFit(path string, f Fit, plain bool) error {
 	if !plain && m.Meta.NumClasses != f.NumClasses {
 		return fmt.Errorf("model %s outputs %d classes but %s has %d", path, m.Meta.NumClasses, f.Dataset, f.NumClasses)
 	}
-	got, err := m.outputShape(f.Input)
+	got, dtype, err := m.output(f.Input)
+	if errors.Is(err, errUnreadOutput) {
+		return fmt.Errorf("model %s returns %v, want float32 logits (a classifier's scores, one per class)", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("model %s does not run on %s images (%s): %w", path, f.Dataset, f.shape(), err)
+	}
+	if dtype != torchbind.Float32 && dtype != torchbind.Float64 {
+		return fmt.Errorf("model %s returns %v logits, want float32 (a classifier's scores, one per class)", path, dtype)
 	}
 	want := []int64{fitBatch, int64(f.NumClasses)}
 	switch {
@@ -57,16 +63,17 @@ func (m *Model) checkFit(path string, f Fit, plain bool) error {
 	return fmt.Errorf("model %s returns logits shaped %v for a batch of %d %s images, want %v", path, got, fitBatch, f.Dataset, want)
 }
 
-// outputShape runs the network once, in evaluation mode and without
-// gradients, on a batch of mid-grey images of shape input, and returns the
-// shape of what it returns. The module's mode is restored afterwards.
-func (m *Model) outputShape(input []int64) ([]int64, error) {
+// output runs the network once, in evaluation mode and without gradients,
+// on a batch of mid-grey images of shape input, and returns the shape and
+// element type of what it returns. The module's mode is restored
+// afterwards.
+func (m *Model) output(input []int64) ([]int64, torchbind.DType, error) {
 	training, err := m.IsTraining()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := m.Train(false); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer m.Train(training) // a mode switch that just worked does not fail
 	s := torchbind.NewScope()
@@ -79,10 +86,18 @@ func (m *Model) outputShape(input []int64) ([]int64, error) {
 	x := s.FromFloat32(grey, m.Device(), shape...)
 	y := m.Infer(s, x)
 	if err := s.Err(); err != nil {
-		return nil, lastLine(err)
+		return nil, 0, lastLine(err)
 	}
-	return y.Shape(), nil
+	shape, dtype, err := y.Info()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w (%v)", errUnreadOutput, err)
+	}
+	return shape, dtype, nil
 }
+
+// errUnreadOutput is an output of an element type this build does not read
+// (float16, complex).
+var errUnreadOutput = errors.New("a tensor of a type that is no float32")
 
 func numel(shape []int64) int {
 	n := int64(1)

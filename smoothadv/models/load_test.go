@@ -2,12 +2,15 @@ package models
 
 import (
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
 
@@ -121,5 +124,44 @@ func TestLoadRefusesBadMetadata(t *testing.T) {
 				t.Errorf("%v, want a refusal saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestFitRefusesLogitsThatAreNoScores: a plain model whose output is bool,
+// float16 or complex is refused at load, naming what it returns, instead of
+// failing mid-run or being reported as "shaped []".
+func TestFitRefusesLogitsThatAreNoScores(t *testing.T) {
+	dir := t.TempDir()
+	script := `import sys, torch, torch.nn as nn
+class Bool(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10] > 0.5
+class Half(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10].half()
+class Complex(nn.Module):
+    def forward(self, x):
+        return torch.complex(x.flatten(1)[:, :10], x.flatten(1)[:, :10])
+for name, m in [("bool", Bool()), ("half", Half()), ("complex", Complex())]:
+    torch.jit.script(m).save(sys.argv[1] + "/" + name + ".pt")
+`
+	py := filepath.Join(dir, "make.py")
+	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testenv.Python(), py, dir).CombinedOutput(); err != nil {
+		t.Fatalf("making the models: %v\n%s", err, out)
+	}
+	fit := &Fit{Dataset: "fashion-mnist", Input: []int64{1, 28, 28}, NumClasses: 10}
+	for name, want := range map[string]string{"bool": "returns bool logits, want float32", "half": "want float32", "complex": "want float32"} {
+		m, err := Load(filepath.Join(dir, name+".pt"), Options{Dir: templates, Fit: fit})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			if m != nil {
+				m.Close()
+			}
+			t.Errorf("%s logits: %v, want a refusal saying %q", name, err, want)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
 	}
 }
