@@ -326,16 +326,20 @@ func scanLog(data []byte, f logFormat) (entries []entry, valid int, err error) {
 	return entries, valid, nil
 }
 
-// Done lists the example indices that an existing log already holds.
+// Done lists the example indices that an existing log already holds, with
+// the label each line gives.
 type Done struct {
-	set  map[int]struct{}
+	set  map[int]int // index: label
 	last int
 }
 
 func newDone(entries []entry) Done {
-	d := Done{set: make(map[int]struct{}, len(entries)), last: -1}
+	d := Done{set: make(map[int]int, len(entries)), last: -1}
 	for _, e := range entries {
-		d.set[e.index] = struct{}{}
+		// Both formats start idx, label; a valid line has both.
+		_, rest, _ := strings.Cut(e.line, "\t")
+		label, _, _ := strings.Cut(rest, "\t")
+		d.set[e.index], _ = strconv.Atoi(label)
 		d.last = e.index
 	}
 	return d
@@ -345,6 +349,12 @@ func newDone(entries []entry) Done {
 func (d Done) Contains(i int) bool {
 	_, ok := d.set[i]
 	return ok
+}
+
+// Label is the label on example i's line, if it is done.
+func (d Done) Label(i int) (int, bool) {
+	l, ok := d.set[i]
+	return l, ok
 }
 
 // Len returns the number of examples done.

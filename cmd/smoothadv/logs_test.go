@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -393,5 +394,28 @@ func TestTrainingModeModelEvaluates(t *testing.T) {
 	}
 	if logs[0] != logs[1] {
 		t.Errorf("--unoptimized lines change with --batch:\n%s\nvs\n%s", logs[0], logs[1])
+	}
+}
+
+// TestResumeUncheckedChecksLabels: an unchecked resume of a log whose
+// labels are not the dataset's (another dataset or split) is refused.
+func TestResumeUncheckedChecksLabels(t *testing.T) {
+	model := fashionModel(t)
+	out := filepath.Join(t.TempDir(), "log.tsv")
+	smoothadv(t, fourImages(model, out, "--max", "1000")...) // images 0 and 500
+	if err := os.Remove(certify.ParamsPath(out)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(filetest.Read(t, out), "\n")
+	fields := strings.Split(lines[1], "\t")
+	label, _ := strconv.Atoi(fields[1])
+	fields[1] = strconv.Itoa((label + 1) % 10)
+	lines[1] = strings.Join(fields, "\t")
+	if err := os.WriteFile(out, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := refused(t, fourImages(model, out, "--resume-unchecked")...)
+	if want := fmt.Sprintf("its line for example 0 gives label %d, the dataset's label is %d", (label+1)%10, label); !strings.Contains(msg, want) {
+		t.Errorf("unchecked resume of a log with another label:\n%s\nwant %q", msg, want)
 	}
 }

@@ -65,6 +65,9 @@ func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 		}
 		defer samplesLog.Close()
 	}
+	if err := checkLabels(j, done); err != nil {
+		return err
+	}
 	todo := done.Remaining(j.Indices)
 	if j.Group > 0 {
 		group = j.Group
@@ -188,6 +191,31 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 		}
 		return d, nil
 	})
+}
+
+// checkLabels refuses to continue a log whose lines give other labels than
+// the dataset's for the same examples: it was written on another dataset or
+// split, which an unchecked resume (no recorded parameters) cannot tell.
+func checkLabels(j Job, done certify.Done) error {
+	if done.Len() == 0 {
+		return nil
+	}
+	buf := make([]float32, j.Dataset.Shape().Size())
+	for _, i := range j.Indices {
+		logged, ok := done.Label(i)
+		if !ok {
+			continue
+		}
+		label, err := j.Dataset.Read(i, nil, buf)
+		if err != nil {
+			return fmt.Errorf("example %d: %w", i, err)
+		}
+		if label != logged {
+			return fmt.Errorf("resume %s: its line for example %d gives label %d, the dataset's label is %d: the log was written on other data; certify into another file",
+				j.Out, i, logged, label)
+		}
+	}
+	return nil
 }
 
 // CertifyGroup is how many examples CERTIFY samples together with batches
