@@ -55,13 +55,16 @@ type RunParams struct {
 
 	// Informational: these may change when a run is resumed, as they do
 	// not change its results (the model file is known by its hash).
-	Model       string `json:"model"`
-	DataDir     string `json:"data_dir"`
-	Device      string `json:"device"`
-	Batch       int    `json:"batch"`
-	Workers     int    `json:"workers"`
-	Group       int    `json:"group"`
-	Unoptimized bool   `json:"unoptimized"`
+	Model   string `json:"model"`
+	DataDir string `json:"data_dir"`
+	Device  string `json:"device"`
+	Batch   int    `json:"batch"`
+	Workers int    `json:"workers"`
+	// Threads is each worker's intra-op threads: sums over other thread
+	// counts may round otherwise, so a resume on another count says so.
+	Threads     int  `json:"threads,omitempty"`
+	Group       int  `json:"group"`
+	Unoptimized bool `json:"unoptimized"`
 	// ChannelsLast changes only the memory layout of the inputs (the
 	// fp32 counts agree, see smoothing's tests).
 	ChannelsLast bool `json:"channels_last"`
@@ -82,7 +85,7 @@ type Attack struct {
 
 // informational lists the RunParams keys that may differ between the
 // parts of one run.
-var informational = []string{"model", "data_dir", "device", "batch", "workers", "group", "unoptimized", "channels_last"}
+var informational = []string{"model", "data_dir", "device", "batch", "workers", "threads", "group", "unoptimized", "channels_last"}
 
 // ParamsPath is the file that records the parameters of the log at path.
 func ParamsPath(log string) string { return log + ".json" }

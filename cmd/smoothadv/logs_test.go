@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -417,5 +418,25 @@ func TestResumeUncheckedChecksLabels(t *testing.T) {
 	msg := refused(t, fourImages(model, out, "--resume-unchecked")...)
 	if want := fmt.Sprintf("its line for example 0 gives label %d, the dataset's label is %d", (label+1)%10, label); !strings.Contains(msg, want) {
 		t.Errorf("unchecked resume of a log with another label:\n%s\nwant %q", msg, want)
+	}
+}
+
+// TestResumeOnOtherThreadsSaysSo: a log continued with another number of
+// intra-op threads per worker (here by --workers on the same cores) gets a
+// note that its new lines may round otherwise.
+func TestResumeOnOtherThreadsSaysSo(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one core: every worker count gives one thread")
+	}
+	model := fashionModel(t)
+	out := filepath.Join(t.TempDir(), "log.tsv")
+	smoothadv(t, fourImages(model, out, "--workers", "1")...)
+	lines := strings.SplitAfter(filetest.Read(t, out), "\n")
+	if err := os.WriteFile(out, []byte(strings.Join(lines[:3], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	said := smoothadv(t, fourImages(model, out, "--workers", "2", "--resume")...)
+	if !strings.Contains(said, "note: the 2 lines of "+out+" were computed with") {
+		t.Errorf("resume on other threads said:\n%s", said)
 	}
 }

@@ -89,7 +89,7 @@ noised, attacked, first copy kept), which measures empirical robust accuracy.`,
 			p := certify.PredictParams{N: f.n, Alpha: f.alpha}
 			var cfg attack.Config
 			var sigma float64
-			job, m, err := f.setup(args[0], args[1], args[2], "", func(s float64) error {
+			job, m, err := f.setup(args[0], args[1], args[2], "", cmd.ErrOrStderr(), func(s float64) error {
 				sigma = s
 				if a.kind != "" {
 					var err error

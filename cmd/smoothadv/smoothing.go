@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -101,7 +102,7 @@ func (f *smoothingFlags) register(fs *pflag.FlagSet, defaultN int) {
 // setup opens the dataset and model, and builds the job's sampler and
 // example list. Before it opens anything, check validates the command's own
 // parameters given sigma.
-func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, check func(sigma float64) error) (smoothing.Job, *models.Model, error) {
+func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, notes io.Writer, check func(sigma float64) error) (smoothing.Job, *models.Model, error) {
 	sigma, err := strconv.ParseFloat(sigmaArg, 64)
 	if err != nil {
 		return smoothing.Job{}, nil, fmt.Errorf("SIGMA must be a number, got %q", sigmaArg)
@@ -125,7 +126,7 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, che
 		Model: modelPath, Load: f.loadOptions(),
 		Sigma: sigma, Batch: f.batch, Seed: f.seed, Workers: f.workers, Group: f.group, Unoptimized: f.unoptimized,
 		Precision: infer.Precision, ChannelsLast: infer.ChannelsLast,
-		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Overwrite: f.overwrite, Progress: progress.ForStderr("example"),
+		Out: out, Resume: f.resume, ResumeUnchecked: f.resumeUnchecked, Overwrite: f.overwrite, Progress: progress.ForStderr("example"), Notes: notes,
 	})
 	return job, m, err
 }
@@ -151,7 +152,7 @@ records the estimation samples each example used.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p certify.CertifyParams
-			job, m, err := f.setup(args[0], args[1], args[2], args[3], func(sigma float64) error {
+			job, m, err := f.setup(args[0], args[1], args[2], args[3], cmd.ErrOrStderr(), func(sigma float64) error {
 				p = certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma,
 					Radius: certify.RadiusRule(radius), TargetRadius: targetRadius}
 				return p.Validate()

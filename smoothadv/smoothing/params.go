@@ -10,6 +10,7 @@ import (
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/attack"
 	"github.com/smoothadv/smoothadv/smoothadv/models"
+	"github.com/smoothadv/smoothadv/torchbind"
 )
 
 // runParams are the run parameters of a job (see certify.RunParams) but for
@@ -26,7 +27,7 @@ func runParams(o JobOptions, datasetLen int, shard certify.Shard, m *models.Mode
 		Dataset: o.Dataset, Split: o.Split, DatasetLen: datasetLen, Skip: o.Skip, Max: o.Max, Shard: shard,
 		ModelHash: hash, Arch: m.Meta.Arch, Input: m.Meta.Normalization,
 		Sigma: o.Sigma, Seed: o.Seed, Noise: NoiseScheme,
-		Model: o.Model, DataDir: o.DataDir, Device: m.Device(), Batch: o.Batch, Workers: workers, Group: o.Group,
+		Model: o.Model, DataDir: o.DataDir, Device: m.Device(), Batch: o.Batch, Workers: workers, Threads: torchbind.NumThreads(), Group: o.Group,
 		Unoptimized: o.Unoptimized, Precision: string(o.Precision), ChannelsLast: o.ChannelsLast,
 	}, nil
 }

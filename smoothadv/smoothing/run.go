@@ -3,6 +3,8 @@ package smoothing
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/smoothadv/smoothadv/certify"
@@ -33,6 +35,7 @@ type Job struct {
 	// of samples (N0 for certify), ten times as many for adaptive certify.
 	Group    int
 	Progress progress.Reporter
+	Notes    io.Writer // notes for the user (a resume on other threads); nil: stderr
 }
 
 // example is a dataset example read for sampling.
@@ -53,6 +56,7 @@ type decided[R certify.Record] struct {
 // with samples the samples file too.
 func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 	decide func(ctx context.Context, xs []certify.Input, group []example) (decided[R], error)) error {
+	before, _, _ := certify.ReadParams(j.Out) // for the note on threads below
 	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, certify.OpenOptions{Resume: j.Resume, Unchecked: j.ResumeUnchecked, Overwrite: j.Overwrite})
 	if err != nil {
 		return err
@@ -67,6 +71,14 @@ func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 	}
 	if err := checkLabels(j, done); err != nil {
 		return err
+	}
+	if t := before.Threads; done.Len() > 0 && t != 0 && t != j.Params.Threads {
+		notes := j.Notes
+		if notes == nil {
+			notes = os.Stderr
+		}
+		fmt.Fprintf(notes, "note: the %d lines of %s were computed with %d intra-op threads per worker, this run uses %d: "+
+			"sums may round otherwise, so new lines can differ in the last digits from an uninterrupted run's\n", done.Len(), j.Out, t, j.Params.Threads)
 	}
 	todo := done.Remaining(j.Indices)
 	if j.Group > 0 {

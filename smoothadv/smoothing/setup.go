@@ -2,6 +2,7 @@ package smoothing
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/internal/noiselevel"
@@ -52,6 +53,7 @@ type JobOptions struct {
 	Overwrite bool
 
 	Progress progress.Reporter // nil reports nothing
+	Notes    io.Writer         // notes for the user; nil: stderr
 }
 
 // CheckSigma refuses a noise level that CERTIFY and PREDICT cannot use
@@ -148,6 +150,6 @@ func NewJob(o JobOptions) (Job, *models.Model, error) {
 		}
 	}
 	job := Job{Dataset: ds, Sampler: sampler, Indices: indices, Out: o.Out, Resume: o.Resume,
-		ResumeUnchecked: o.ResumeUnchecked, Overwrite: o.Overwrite, Params: params, Group: o.Group, Progress: o.Progress}
+		ResumeUnchecked: o.ResumeUnchecked, Overwrite: o.Overwrite, Params: params, Group: o.Group, Progress: o.Progress, Notes: o.Notes}
 	return job, m, nil
 }
