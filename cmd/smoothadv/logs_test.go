@@ -46,9 +46,9 @@ func TestCertifyRecordsRunParameters(t *testing.T) {
 	want := certify.RunParams{Kind: "certify", Dataset: "fashion-mnist", Split: "test", DatasetLen: 10000, Skip: 500, Max: 2000,
 		Shard: certify.Whole, ModelHash: hex.EncodeToString(sum[:]), Arch: "fashion_cnn", Input: "normalize",
 		Sigma: 1, N0: 50, N: 600, Alpha: 0.001, Seed: 7, Noise: p.Noise, Precision: "fp32",
-		Model: model, Device: "cpu", Batch: 200, Workers: p.Workers}
-	if p.Noise == "" || p.Workers < 1 {
-		t.Errorf("noise scheme %q, workers %d", p.Noise, p.Workers)
+		Model: model, Device: "cpu", Batch: 200, Workers: p.Workers, Threads: p.Threads}
+	if p.Noise == "" || p.Workers < 1 || p.Threads < 1 {
+		t.Errorf("noise scheme %q, workers %d, threads %d", p.Noise, p.Workers, p.Threads)
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("run parameters\n%+v\nwant\n%+v", p, want)
