@@ -14,9 +14,24 @@ import (
 	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
+// record is what run.json says of a run.
+type record struct {
+	Config  *settings.Config `json:"config"`
+	Threads int              `json:"threads"` // intra-op threads per process; 0 in older records
+}
+
 // recorded reads the settings of the run recorded in dir (run.json), or nil
 // when there is no record (a folder the reference trained, or a new one).
 func recorded(dir string) (*settings.Config, error) {
+	rec, err := readRecord(dir)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return rec.Config, nil
+}
+
+// readRecord reads run.json in dir; nil when there is none.
+func readRecord(dir string) (*record, error) {
 	path := filepath.Join(dir, settings.ConfigFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -25,16 +40,14 @@ func recorded(dir string) (*settings.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rec struct {
-		Config *settings.Config `json:"config"`
-	}
+	var rec record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("%s is not a training record: %w", path, jsonerr.Describe(err))
 	}
 	if rec.Config == nil {
 		return nil, fmt.Errorf("%s is not a training record: it has no config", path)
 	}
-	return rec.Config, nil
+	return &rec, nil
 }
 
 // checkResumable refuses to resume a run that its record (run.json) says was

@@ -169,3 +169,34 @@ func TestResumeChecksTheCheckpoint(t *testing.T) {
 		t.Errorf("resume at another noise level: %v", err)
 	}
 }
+
+// TestResumeOnOtherThreadsSaysSo: a run resumed with another number of
+// intra-op threads than run.json records says that its weights may drift.
+func TestResumeOnOtherThreadsSaysSo(t *testing.T) {
+	c := small(t)
+	c.Epochs, c.TrainSubset, c.TestSubset = 1, 400, 200
+	if err := Run(context.Background(), c, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.OutDir, settings.ConfigFile)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(filetest.Read(t, path)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["threads"] = 99
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Resume, c.Epochs = true, 2
+	var out strings.Builder
+	if err := Run(context.Background(), c, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "was trained so far with 99 intra-op threads per process") {
+		t.Errorf("resume on other threads said:\n%s", out.String())
+	}
+}

@@ -76,6 +76,10 @@ func newTrainer(cfg settings.Config, g *dist.Group, out io.Writer) (*Trainer, in
 		if err := t.takeOutDir(); err != nil {
 			return nil, 0, err
 		}
+		if rec, err := readRecord(cfg.OutDir); cfg.Resume && err == nil && rec != nil && rec.Threads != 0 && rec.Threads != torchbind.NumThreads() {
+			fmt.Fprintf(out, "note: %s was trained so far with %d intra-op threads per process, this run uses %d: "+
+				"sums may round otherwise, so the weights can drift from an uninterrupted run's in the last bits\n", cfg.OutDir, rec.Threads, torchbind.NumThreads())
+		}
 	}
 	testSet, err := data.Open(cfg.Dataset, cfg.DataDir, data.Test)
 	if err != nil {
@@ -298,6 +302,7 @@ func (t *Trainer) writeRunInfo() error {
 	}
 	info := map[string]any{
 		"config":     t.cfg,
+		"threads":    torchbind.NumThreads(),
 		"world_size": 1,
 		"versions": map[string]string{
 			"go":         runtime.Version(),
