@@ -119,9 +119,9 @@ func (p CertifyParams) looks() []look {
 	return looks
 }
 
-// reaches reports whether c certifies the target radius.
-func (p CertifyParams) reaches(c Certified) bool {
-	return c.Class != Abstain && c.Radius >= p.TargetRadius
+// reaches reports whether c certifies radius r.
+func reaches(c Certified, r float64) bool {
+	return c.Class != Abstain && c.Radius >= r
 }
 
 // favourable returns class counts of N samples as favourable to cA as the
@@ -151,27 +151,32 @@ func (p CertifyParams) favourable(counts []int64, cA, n int, alpha float64) ([]i
 }
 
 // decideLook is the adaptive decision at look k from the counts of its
-// samples: the look's certificate, and whether sampling stops (it reaches
-// the target radius, it is the last look, or even N favourable samples
-// would not reach it).
+// samples: the look's certificate, and whether sampling stops. It stops when
+// the certificate reaches the largest target, at the last look, or when
+// even N favourable samples would not reach the next target above the
+// radius certified so far (with one target: the target). Each look tests at
+// its share of alpha, so the certificate of whichever look stops holds with
+// probability 1 - alpha, whatever the rule for stopping.
 func (p CertifyParams) decideLook(counts []int64, cA int, looks []look, k int) (Certified, bool, error) {
 	l, last := looks[k], looks[len(looks)-1]
 	c, err := p.certificate(counts, cA, l.n, l.alpha)
-	if err != nil || p.reaches(c) || k == len(looks)-1 {
+	if err != nil || reaches(c, p.TargetRadius.Largest()) || k == len(looks)-1 {
 		return c, true, err
 	}
+	next, _ := p.TargetRadius.above(c.Radius) // there is one: c is below the largest
 	best, err := p.favourable(counts, cA, l.n, l.alpha)
 	if err != nil {
 		return Certified{}, false, err
 	}
 	bestCert, err := p.certificate(best, cA, last.n, last.alpha)
-	return c, !p.reaches(bestCert), err
+	return c, !reaches(bestCert, next), err
 }
 
-// CheckTarget refuses an adaptive run whose target radius no certificate
-// can reach: not even N samples that all vote for one of classes classes.
+// CheckTarget refuses an adaptive run whose smallest target radius no
+// certificate can reach: not even N samples that all vote for one of
+// classes classes.
 func (p CertifyParams) CheckTarget(classes int) error {
-	if p.TargetRadius == 0 {
+	if !p.TargetRadius.Adaptive() {
 		return nil
 	}
 	if err := p.Validate(); err != nil {
@@ -185,9 +190,9 @@ func (p CertifyParams) CheckTarget(classes int) error {
 	if err != nil {
 		return err
 	}
-	if !p.reaches(c) {
+	if smallest := p.TargetRadius[0]; !reaches(c, smallest) {
 		return fmt.Errorf("certify: target radius %v is out of reach: even if all N=%d samples voted for one class, the last look (alpha %.3g) would certify a radius of %.4g at most; "+
-			"raise N or lower the target radius", p.TargetRadius, p.N, last.alpha, c.Radius)
+			"raise N or lower the target radius", smallest, p.N, last.alpha, c.Radius)
 	}
 	return nil
 }

@@ -140,11 +140,11 @@ func TestCheckTargetRefusesUnreachableRadius(t *testing.T) {
 	// The last look of N = 1000 tests at 0.0005: at best pA_lower =
 	// 0.0005^(1/1000), and 0.25 * norm.ppf of it is 0.607228181502671
 	// (scipy 1.10).
-	p := CertifyParams{N0: 100, N: 1000, Alpha: 0.001, Sigma: 0.25, TargetRadius: 0.6}
+	p := CertifyParams{N0: 100, N: 1000, Alpha: 0.001, Sigma: 0.25, TargetRadius: Targets{0.6}}
 	if err := p.CheckTarget(10); err != nil {
 		t.Errorf("radius 0.6: %v", err)
 	}
-	p.TargetRadius = 0.61
+	p.TargetRadius = Targets{0.61}
 	err := p.CheckTarget(10)
 	if err == nil || !strings.Contains(err.Error(), "0.6072") {
 		t.Errorf("radius 0.61: got %v, want an error naming the largest radius 0.6072", err)
@@ -153,13 +153,13 @@ func TestCheckTargetRefusesUnreachableRadius(t *testing.T) {
 	if _, err := Certify(context.Background(), s, 0, p); err == nil {
 		t.Error("Certify with an unreachable target radius: want an error")
 	}
-	for _, bad := range []float64{-1, math.Inf(1), math.NaN()} {
+	for _, bad := range []Targets{{-1}, {math.Inf(1)}, {math.NaN()}, {0.5, 0.25}, {0.25, 0.25}, {0, 0.5}} {
 		p.TargetRadius = bad
 		if err := p.Validate(); err == nil {
-			t.Errorf("target radius %v: want an error", bad)
+			t.Errorf("target radii %v: want an error", bad)
 		}
 	}
-	p.TargetRadius, p.Radius = 0.5, "pc"
+	p.TargetRadius, p.Radius = Targets{0.5}, "pc"
 	if err := p.Validate(); err == nil {
 		t.Error("radius rule pc: want an error")
 	}
@@ -177,7 +177,7 @@ func TestAdaptiveContinuesTheStreams(t *testing.T) {
 			pA := 0.45 + 0.55*rng.Float64()
 			s.probs = append(s.probs, []float64{pA, (1 - pA) * 0.7, (1 - pA) * 0.3})
 		}
-		p := CertifyParams{N0: 50, N: 2000, Alpha: 0.01, Sigma: 0.5, Radius: rule, TargetRadius: 0.4}
+		p := CertifyParams{N0: 50, N: 2000, Alpha: 0.01, Sigma: 0.5, Radius: rule, TargetRadius: Targets{0.4}}
 		looks := p.looks()
 		res, err := CertifyMany(context.Background(), s, inputs(images), p)
 		if err != nil {
@@ -280,8 +280,19 @@ func (r simResult) String() string {
 }
 
 // simulate certifies images of population pop with p and scores the
-// certificates against the truth; looks, when given, replace p's schedule.
+// certificates against the truth at p's largest target radius (sigma for a
+// fixed-N run); looks, when given, replace p's schedule.
 func simulate(t *testing.T, pop population, images int, p CertifyParams, seed uint64, looks []look) simResult {
+	t.Helper()
+	R := p.TargetRadius.Largest()
+	if R == 0 {
+		R = p.Sigma // the radius a fixed-N run is scored at
+	}
+	return simulateAt(t, pop, images, p, seed, looks, []float64{R})[0]
+}
+
+// simulateAt is simulate scored at each of radii.
+func simulateAt(t *testing.T, pop population, images int, p CertifyParams, seed uint64, looks []look, radii []float64) []simResult {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	s := &binomialSampler{src: rand.NewPCG(seed, 2)}
@@ -303,24 +314,23 @@ func simulate(t *testing.T, pop population, images int, p CertifyParams, seed ui
 	if err != nil {
 		t.Fatal(err)
 	}
-	R := p.TargetRadius
-	if R == 0 {
-		R = p.Sigma // the radius a fixed-N run is scored at
-	}
-	out := simResult{images: images}
-	for i, r := range res {
-		out.samples += float64(r.Samples) / float64(images)
-		if r.Class == Abstain {
-			continue
-		}
-		truth := trueRadius(s.probs[i], r.Class, p.Radius, p.Sigma)
-		if r.Radius > truth {
-			out.wrong++
-		}
-		if r.Radius >= R {
-			out.certifiedAtR++
-			if truth < R {
-				out.wrongAtR++
+	out := make([]simResult, len(radii))
+	for k, R := range radii {
+		out[k].images = images
+		for i, r := range res {
+			out[k].samples += float64(r.Samples) / float64(images)
+			if r.Class == Abstain {
+				continue
+			}
+			truth := trueRadius(s.probs[i], r.Class, p.Radius, p.Sigma)
+			if r.Radius > truth {
+				out[k].wrong++
+			}
+			if r.Radius >= R {
+				out[k].certifiedAtR++
+				if truth < R {
+					out[k].wrongAtR++
+				}
 			}
 		}
 	}
@@ -370,7 +380,7 @@ func TestAdaptiveSoundBySimulation(t *testing.T) {
 		name := fmt.Sprintf("%s, radius %s, alpha %v", tc.pop.name, tc.rule, tc.alpha)
 		fixed := CertifyParams{N0: 100, N: 10_000, Alpha: tc.alpha, Sigma: 0.5, Radius: tc.rule}
 		adaptive := fixed
-		adaptive.TargetRadius = 0.5
+		adaptive.TargetRadius = Targets{0.5}
 		limit := binomialUpper(tc.images, tc.alpha, level)
 		var certified [2]float64
 		for k, p := range []CertifyParams{fixed, adaptive} {
@@ -382,7 +392,7 @@ func TestAdaptiveSoundBySimulation(t *testing.T) {
 					name, kind, r.wrongAtR, r.wrong, tc.images, limit, level)
 			}
 			certified[k] = float64(r.certifiedAtR) / float64(tc.images)
-			if tc.pop.name == spread.name && p.TargetRadius > 0 && r.samples > float64(p.N)/4 {
+			if tc.pop.name == spread.name && p.TargetRadius.Adaptive() && r.samples > float64(p.N)/4 {
 				t.Errorf("%s: %.0f samples per image, want at most a quarter of N = %d", name, r.samples, p.N)
 			}
 		}
@@ -392,7 +402,7 @@ func TestAdaptiveSoundBySimulation(t *testing.T) {
 	}
 	// Without the split of alpha, the hardest images are wrongly certified
 	// more often than alpha allows.
-	p := CertifyParams{N0: 100, N: 10_000, Alpha: 0.05, Sigma: 0.5, TargetRadius: 0.5}
+	p := CertifyParams{N0: 100, N: 10_000, Alpha: 0.05, Sigma: 0.5, TargetRadius: Targets{0.5}}
 	naive := p.looks()
 	for k := range naive {
 		naive[k].alpha = p.Alpha
@@ -402,5 +412,68 @@ func TestAdaptiveSoundBySimulation(t *testing.T) {
 	t.Logf("%s, every look at alpha %v: %v; limit %d", hardPA.name, p.Alpha, r, limit)
 	if r.wrongAtR <= limit {
 		t.Errorf("every look at the whole alpha: %d wrong certificates, not above the limit %d: the simulation cannot tell a sound split from none", r.wrongAtR, limit)
+	}
+}
+
+// hardAt is the hardest population for a certificate at R: pA just below
+// Phi(R/sigma), so that every certificate at R is wrong.
+func hardAt(R, sigma float64) population {
+	return population{fmt.Sprintf("pA just below Phi(%v/sigma)", R), func(*rand.Rand) []float64 {
+		pA := distuv.UnitNormal.CDF(R/sigma) - 1e-9
+		return []float64{pA, 1 - pA}
+	}}
+}
+
+// TestAdaptiveTableSoundBySimulation: one adaptive run at a table's radii
+// (0.25, 0.5, 0.75) is as sound as CERTIFY at every one of them: wrong
+// certificates at each radius, and of any radius, stay within what a rate
+// of alpha allows, on the spread population and on the hardest images for
+// each radius. On the spread population the certified fraction at each
+// radius matches fixed-N CERTIFY's within 0.02, with at most a quarter of N
+// samples per image. Every look at the whole alpha fails the same check.
+func TestAdaptiveTableSoundBySimulation(t *testing.T) {
+	images := simImages(t)
+	const level = 1e-6
+	targets := Targets{0.25, 0.5, 0.75}
+	fixed := CertifyParams{N0: 100, N: 10_000, Alpha: 0.05, Sigma: 0.5}
+	adaptive := fixed
+	adaptive.TargetRadius = targets
+	limit := binomialUpper(images, fixed.Alpha, level)
+	check := func(name string, rs []simResult, limit int) {
+		for k, r := range rs {
+			t.Logf("%s, at %v: %v; limit %d", name, targets[k], r, limit)
+			if r.wrongAtR > limit || r.wrong > limit {
+				t.Errorf("%s, at %v: %d wrong certificates at R and %d of any radius in %d images, more than %d",
+					name, targets[k], r.wrongAtR, r.wrong, r.images, limit)
+			}
+		}
+	}
+	fixedRes := simulateAt(t, spread, images, fixed, 22, nil, targets)
+	adaptiveRes := simulateAt(t, spread, images, adaptive, 22, nil, targets)
+	check("spread, fixed N", fixedRes, limit)
+	check("spread, adaptive", adaptiveRes, limit)
+	for k := range targets {
+		f, a := float64(fixedRes[k].certifiedAtR)/float64(images), float64(adaptiveRes[k].certifiedAtR)/float64(images)
+		if math.Abs(f-a) > 0.02 {
+			t.Errorf("certified at %v: %.4f fixed N, %.4f adaptive: want them within 0.02", targets[k], f, a)
+		}
+	}
+	if s := adaptiveRes[0].samples; s > float64(adaptive.N)/4 {
+		t.Errorf("%.0f samples per image, want at most a quarter of N = %d", s, adaptive.N)
+	}
+	hardLimit := binomialUpper(images/2, fixed.Alpha, level)
+	for _, R := range targets {
+		check(fmt.Sprintf("hardest at %v, adaptive", R), simulateAt(t, hardAt(R, adaptive.Sigma), images/2, adaptive, 23, nil, targets), hardLimit)
+	}
+	// Without the split of alpha, the hardest images at the middle radius
+	// are wrongly certified there more often than alpha allows.
+	naive := adaptive.looks()
+	for k := range naive {
+		naive[k].alpha = adaptive.Alpha
+	}
+	r := simulateAt(t, hardAt(0.5, adaptive.Sigma), images/2, adaptive, 23, naive, []float64{0.5})[0]
+	t.Logf("hardest at 0.5, every look at alpha %v: %v; limit %d", adaptive.Alpha, r, hardLimit)
+	if r.wrongAtR <= hardLimit {
+		t.Errorf("every look at the whole alpha: %d wrong certificates at 0.5, not above the limit %d: the simulation cannot tell a sound split from none", r.wrongAtR, hardLimit)
 	}
 }

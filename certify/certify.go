@@ -65,7 +65,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/smoothadv/smoothadv/certify/stats"
 	"github.com/smoothadv/smoothadv/internal/noiselevel"
@@ -142,9 +141,9 @@ type CertifyParams struct {
 	// Radius is how the radius is computed from the bounds; "" is
 	// RadiusPA, the reference's.
 	Radius RadiusRule
-	// TargetRadius > 0 certifies adaptively at this radius, with up to N
-	// estimation samples (see the package documentation).
-	TargetRadius float64
+	// TargetRadius, when given, certifies adaptively at these radii, with
+	// up to N estimation samples (see the package documentation).
+	TargetRadius Targets
 }
 
 // RadiusRule names how CERTIFY turns its confidence bounds into a radius.
@@ -173,8 +172,8 @@ func (p CertifyParams) Validate() error {
 	if p.Radius != "" && p.Radius != RadiusPA && p.Radius != RadiusPB {
 		return fmt.Errorf("certify: radius rule %q: want %s (the reference's) or %s", p.Radius, RadiusPA, RadiusPB)
 	}
-	if !(p.TargetRadius >= 0 && !math.IsInf(p.TargetRadius, 1)) {
-		return fmt.Errorf("certify: need a finite target radius >= 0 (0: not adaptive), got %v", p.TargetRadius)
+	if err := p.TargetRadius.validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -210,7 +209,7 @@ func CertifyMany(ctx context.Context, s Sampler, xs []Input, p CertifyParams) ([
 	if err != nil {
 		return nil, fmt.Errorf("certify: selection samples: %w", err)
 	}
-	if p.TargetRadius > 0 {
+	if p.TargetRadius.Adaptive() {
 		if err := p.CheckTarget(len(selection[0])); err != nil {
 			return nil, err
 		}

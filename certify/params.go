@@ -43,7 +43,7 @@ type RunParams struct {
 	// TargetRadius > 0 marks an adaptive certify run, whose schedule of
 	// looks is Adaptive (AdaptiveScheme); each example's number of samples
 	// is in the samples file beside the log (SamplesPath).
-	TargetRadius float64 `json:"target_radius,omitempty"`
+	TargetRadius Targets `json:"target_radius,omitempty"`
 	Adaptive     string  `json:"adaptive,omitempty"`
 	Seed         uint64  `json:"seed"`
 	Noise        string  `json:"noise"` // the scheme that draws the noise from the seed
@@ -280,7 +280,7 @@ func OpenRunLog[R Record](path string, p RunParams, o OpenOptions) (_ *Log[R], _
 		}
 	}
 	// Only an adaptive run has a samples file (see OpenSamples).
-	if p.TargetRadius == 0 {
+	if !p.TargetRadius.Adaptive() {
 		if err := removeStale(SamplesPath(path)); err != nil {
 			return nil, Done{}, err
 		}

@@ -335,7 +335,7 @@ func TestOpenRunLogRefusesModelAsSamplesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := testParams(testSel, Whole)
-	p.Model, p.TargetRadius = model, 0.1
+	p.Model, p.TargetRadius = model, Targets{0.1}
 	if _, _, err := OpenRunLog[CertifyRecord](out, p, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "is the model file") {
 		t.Errorf("samples file linked to the model: %v", err)
 	}

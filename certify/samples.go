@@ -157,7 +157,7 @@ func parseSamples(data []byte, name string, maxN int) (map[int]int, error) {
 // content of the merged samples file; nil for other runs. Each shard's file
 // must hold exactly the examples of its log.
 func mergeSamples(logs []shardLog, merged *RunParams) ([]byte, error) {
-	if merged == nil || merged.TargetRadius == 0 {
+	if merged == nil || !merged.TargetRadius.Adaptive() {
 		return nil, nil
 	}
 	all := map[int]int{}

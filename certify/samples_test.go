@@ -96,7 +96,7 @@ func TestSamplesRefusesDamage(t *testing.T) {
 	}
 	// More samples than the recorded run's N could not have been drawn.
 	p := testParams(testSel, Whole)
-	p.TargetRadius = 0.1
+	p.TargetRadius = Targets{0.1}
 	if err := WriteParams(log, p); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func writeSamples(t *testing.T, sel Selection, paths []string) {
 	for k, path := range paths {
 		sh := Shard{k, len(paths)}
 		p := testParams(sel, sh)
-		p.TargetRadius, p.Adaptive = 0.25, AdaptiveScheme
+		p.TargetRadius, p.Adaptive = Targets{0.25}, AdaptiveScheme
 		if err := WriteParams(path, p); err != nil {
 			t.Fatal(err)
 		}
@@ -196,9 +196,9 @@ func TestMergeRefusesBadSamples(t *testing.T) {
 func TestParamsDiffAdaptive(t *testing.T) {
 	fixed := testParams(testSel, Whole)
 	adaptive := fixed
-	adaptive.TargetRadius, adaptive.Adaptive = 0.25, AdaptiveScheme
+	adaptive.TargetRadius, adaptive.Adaptive = Targets{0.25}, AdaptiveScheme
 	other := adaptive
-	other.TargetRadius, other.Radius = 0.5, string(RadiusPB)
+	other.TargetRadius, other.Radius = Targets{0.5}, string(RadiusPB)
 	for _, tt := range []struct {
 		a, b RunParams
 		want []string
@@ -219,7 +219,7 @@ func TestParamsDiffAdaptive(t *testing.T) {
 func TestOpenRunLogRemovesStaleSamples(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "log")
 	adaptive := testParams(testSel, Whole)
-	adaptive.TargetRadius, adaptive.Adaptive = 0.25, AdaptiveScheme
+	adaptive.TargetRadius, adaptive.Adaptive = Targets{0.25}, AdaptiveScheme
 	for _, tt := range []struct {
 		p    RunParams
 		kept bool

@@ -134,8 +134,7 @@ func (f *smoothingFlags) setup(datasetName, modelPath, sigmaArg, out string, not
 func newCertifyCmd() *cobra.Command {
 	var f smoothingFlags
 	var n0 int
-	var targetRadius float64
-	var radius string
+	var targetRadius, radius string
 	cmd := &cobra.Command{
 		Use:   "certify DATASET MODEL SIGMA OUTFILE",
 		Short: "Certify the smoothed classifier's robustness on a dataset (Cohen et al.'s CERTIFY)",
@@ -146,15 +145,21 @@ MODEL is a TorchScript model file or a reference checkpoint.pth.tar.
 --target-radius R asks only whether each example is certified at R, with up to N
 samples: it looks at the estimation samples in growing stages and stops as soon as
 they certify R or show that N samples could not, with the same 1 - alpha guarantee
-(alpha split over the looks). The log keeps the reference's format; its radius is
-what the samples used certify (at least R when R is certified). OUTFILE.samples
-records the estimation samples each example used.`,
+(alpha split over the looks). --target-radius R1,R2,... does the same for a table's
+radii in one run: it stops once the largest is certified, or once N samples could not
+certify the next radius above the one certified so far. The log keeps the reference's
+format; its radius is what the samples used certify (at least R when R is certified).
+OUTFILE.samples records the estimation samples each example used.`,
 		Args: cobra.ExactArgs(4),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			targets, err := certify.ParseTargets(targetRadius)
+			if err != nil {
+				return fmt.Errorf("--target-radius: %w", err)
+			}
 			var p certify.CertifyParams
 			job, m, err := f.setup(args[0], args[1], args[2], args[3], cmd.ErrOrStderr(), func(sigma float64) error {
 				p = certify.CertifyParams{N0: n0, N: f.n, Alpha: f.alpha, Sigma: sigma,
-					Radius: certify.RadiusRule(radius), TargetRadius: targetRadius}
+					Radius: certify.RadiusRule(radius), TargetRadius: targets}
 				return p.Validate()
 			})
 			if err != nil {
@@ -165,7 +170,7 @@ records the estimation samples each example used.`,
 			if err := smoothing.Certify(cmd.Context(), job, p); err != nil {
 				return err
 			}
-			if targetRadius > 0 {
+			if targets.Adaptive() {
 				return reportSamples(cmd, args[3], p)
 			}
 			return nil
@@ -173,7 +178,7 @@ records the estimation samples each example used.`,
 	}
 	f.register(cmd.Flags(), 100000)
 	cmd.Flags().IntVar(&n0, "N0", 100, "number of samples to select the class")
-	cmd.Flags().Float64Var(&targetRadius, "target-radius", 0, "certify adaptively at this radius, with up to N samples per example (0: fixed N, as the reference)")
+	cmd.Flags().StringVar(&targetRadius, "target-radius", "", "certify adaptively at this radius, or at these radii (R1,R2,...), with up to N samples per example (none: fixed N, as the reference)")
 	cmd.Flags().StringVar(&radius, "radius", string(certify.RadiusPA), `radius: "pa" (the reference's, sigma * PhiInverse(pA_lower)) or "pb" `+
 		`(Theorem 1's sigma/2 * (PhiInverse(pA_lower) - PhiInverse(pB_upper)), alpha split between the bounds)`)
 	return cmd

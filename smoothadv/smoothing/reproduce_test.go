@@ -181,7 +181,7 @@ func TestAdaptiveCertifyIdenticalHoweverCut(t *testing.T) {
 	for _, rule := range []certify.RadiusRule{certify.RadiusPA, certify.RadiusPB} {
 		t.Run(string(rule), func(t *testing.T) {
 			// Looks at 100, 200 and 400 samples.
-			p := certify.CertifyParams{N0: 50, N: 400, Alpha: 0.01, Sigma: 1, Radius: rule, TargetRadius: 1.5}
+			p := certify.CertifyParams{N0: 50, N: 400, Alpha: 0.01, Sigma: 1, Radius: rule, TargetRadius: certify.Targets{1.5}}
 			checkLayouts(t, p.Sigma, true, func(ctx context.Context, j Job) error { return Certify(ctx, j, p) })
 		})
 	}

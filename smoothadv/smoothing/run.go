@@ -172,7 +172,7 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 	if p.Radius == certify.RadiusPB {
 		j.Params.Radius = string(p.Radius)
 	}
-	adaptive := p.TargetRadius > 0
+	adaptive := p.TargetRadius.Adaptive()
 	if adaptive {
 		j.Params.TargetRadius, j.Params.Adaptive = p.TargetRadius, certify.AdaptiveScheme
 	}
