@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/bench"
 	"github.com/smoothadv/smoothadv/torchbind"
 )
@@ -13,6 +14,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks"}
 	var o bench.Options
+	var targetRadius string
 	var mf modelFlags
 	var inf inferFlags
 	certifyCmd := &cobra.Command{
@@ -27,6 +29,9 @@ func newBenchCmd() *cobra.Command {
 			o.Model, o.Device = args[0], device
 			if o.Infer, err = inf.options(); err != nil {
 				return err
+			}
+			if o.TargetRadius, err = certify.ParseTargets(targetRadius); err != nil {
+				return fmt.Errorf("--target-radius: %w", err)
 			}
 			rs, err := bench.Run(cmd.Context(), o)
 			if err != nil {
@@ -54,6 +59,7 @@ func newBenchCmd() *cobra.Command {
 	fs.IntVar(&o.Batch, "batch", 1000, "batch size")
 	fs.Float64Var(&o.Sigma, "sigma", 0.25, "noise level")
 	fs.IntVar(&o.Workers, "workers", 0, "batches at once (0: one per core on cpu)")
+	fs.StringVar(&targetRadius, "target-radius", "", "time adaptive CERTIFY at this radius or these radii (R1,R2,...); the reference samples N each time")
 	fs.BoolVar(&o.Unoptimized, "unoptimized", false, "sample with the scripted model, not a copy optimised for inference")
 	inf.register(fs)
 	fs.StringVar(&o.Python, "reference", referencePython(), `python with torch to time the reference's loop ("" to skip; default $SMOOTHADV_PYTHON, else Debian's)`)

@@ -40,6 +40,9 @@ type Options struct {
 	Infer torchbind.InferOptions
 	// Python runs the reference's loop with this interpreter ("" skips it).
 	Python string
+	// TargetRadius times adaptive CERTIFY at these radii (the reference
+	// has none: it samples N each time).
+	TargetRadius certify.Targets
 }
 
 // check refuses options that cannot make a benchmark. Sigma 0 is allowed:
@@ -120,19 +123,27 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	for i := range xs {
 		xs[i] = certify.Input(i)
 	}
-	params := certify.CertifyParams{N0: opt.N0, N: opt.N, Alpha: 0.001, Sigma: max(opt.Sigma, 1e-12)}
+	params := certify.CertifyParams{N0: opt.N0, N: opt.N, Alpha: 0.001, Sigma: max(opt.Sigma, 1e-12), TargetRadius: opt.TargetRadius}
 	// One warm-up image, so the first forward pass's setup is not timed.
 	if _, err := certify.CertifyMany(ctx, s, xs[:1], certify.CertifyParams{N0: 1, N: opt.Batch, Alpha: 0.001, Sigma: params.Sigma}); err != nil {
 		return nil, err
 	}
-	group := smoothing.CertifyGroup(opt.Batch, opt.N0, false)
+	group := smoothing.CertifyGroup(opt.Batch, opt.N0, opt.TargetRadius.Adaptive())
 	start := time.Now()
+	samples := 0 // estimation samples drawn, fewer than N each when adaptive
 	for i := 0; i < len(xs); i += group {
-		if _, err := certify.CertifyMany(ctx, s, xs[i:min(i+group, len(xs))], params); err != nil {
+		res, err := certify.CertifyMany(ctx, s, xs[i:min(i+group, len(xs))], params)
+		if err != nil {
 			return nil, err
+		}
+		for _, r := range res {
+			samples += r.Samples
 		}
 	}
 	name := fmt.Sprintf("smoothadv (%s, %d workers, packed", m.Device(), workers)
+	if opt.TargetRadius.Adaptive() {
+		name += ", adaptive at " + opt.TargetRadius.String()
+	}
 	reduced := opt.Infer.Precision != torchbind.FP32 && opt.Infer.Precision != ""
 	switch {
 	case !opt.Unoptimized && reduced:
@@ -147,7 +158,7 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 		name += ", channels-last"
 	}
 	name += ")"
-	out := []Result{result(name, opt.Images, opt.N0+opt.N, time.Since(start).Seconds())}
+	out := []Result{result(name, opt.Images, opt.N0+samples/opt.Images, time.Since(start).Seconds())}
 	if opt.Python != "" {
 		// Equal threads: the reference's one process gets as many as our
 		// workers use together (Debian's torch would otherwise run one).

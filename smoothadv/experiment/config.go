@@ -27,6 +27,7 @@
 //	  skip: 1
 //	  max: -1
 //	  split: test
+//	  target_radius: [0.25, 0.5]      # adaptive CERTIFY at these radii; "analysis": the table's; none: fixed N
 //	analysis:
 //	  radii: "0:2.25:0.25"             # START:STOP:STEP, stop included
 //	  formats: [markdown, latex]       # latex, markdown, csv or text
@@ -137,6 +138,9 @@ type Certification struct {
 	Seed    uint64   `yaml:"seed"`
 	Device  string   `yaml:"device,omitempty"` // "": the training device
 	Workers int      `yaml:"workers"`          // 0: one per CPU core on a CPU
+	// TargetRadius certifies adaptively, at a radius, a list of radii or
+	// the analysis table's ("analysis"); none: a fixed N, as the reference.
+	TargetRadius TargetSpec `yaml:"target_radius,omitempty"`
 }
 
 // Analysis is what is computed from the certify logs.
@@ -396,6 +400,9 @@ func (c *Config) checkRun() []string {
 	if ct.Workers < 0 {
 		bad("certification.workers: %d, want >= 0 (0: one per CPU core)", ct.Workers)
 	}
+	if _, err := ct.TargetRadius.targets(c.Analysis.Radii); err != nil {
+		bad("certification.target_radius: %v", err)
+	}
 	return problems
 }
 
@@ -435,6 +442,7 @@ func (c Config) clone() Config {
 		c.Certification.Sigma = &s
 	}
 	c.Analysis.Formats = slices.Clone(c.Analysis.Formats)
+	c.Certification.TargetRadius.Radii = slices.Clone(c.Certification.TargetRadius.Radii)
 	if c.Analysis.CompareAt != nil {
 		r := *c.Analysis.CompareAt
 		c.Analysis.CompareAt = &r

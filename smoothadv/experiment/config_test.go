@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/smoothadv/smoothadv/certify"
 	"github.com/smoothadv/smoothadv/smoothadv/train/settings"
 )
 
@@ -221,5 +223,30 @@ func TestDuplicateKeyIsTheOneProblem(t *testing.T) {
 	_, err := Parse([]byte(minimal+"training:\n  epochs: 3\n"), "dup.yaml", t.TempDir(), 0)
 	if err == nil || !strings.Contains(err.Error(), "1 problem(s)") || !strings.Contains(err.Error(), `mapping key "training" already defined`) {
 		t.Errorf("duplicate section: %v", err)
+	}
+}
+
+// TestTargetRadius: certification.target_radius takes a radius, a list or
+// "analysis" (the table's radii but 0), and refuses anything else.
+func TestTargetRadius(t *testing.T) {
+	for text, want := range map[string]certify.Targets{
+		"":                               nil,
+		"  target_radius: 0.5\n":         {0.5},
+		"  target_radius: [0.5, 0.25]\n": {0.25, 0.5},
+		"  target_radius: analysis\n":    {0.25, 0.5, 0.75},
+	} {
+		e := parse(t, minimal+"certification:\n"+text+"analysis:\n  radii: \"0:0.75:0.25\"\n")
+		if got := e.Runs[0].Targets(); !slices.Equal(got, want) {
+			t.Errorf("%q: targets %v, want %v", text, got, want)
+		}
+	}
+	for text, want := range map[string]string{
+		"  target_radius: -1\n":        "certification.target_radius: [-1], want finite radii > 0",
+		"  target_radius: [0.25, 0]\n": "want finite radii > 0",
+		"  target_radius: table\n":     "target_radius: want a radius, a list of radii or \"analysis\"",
+	} {
+		if _, err := Parse([]byte(minimal+"certification:\n"+text), "t.yaml", t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
 	}
 }

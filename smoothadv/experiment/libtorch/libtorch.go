@@ -47,7 +47,7 @@ func (Worker) Certify(ctx context.Context, r experiment.Run, model, log string) 
 	}
 	defer m.Close()
 	defer job.Sampler.Close()
-	return smoothing.Certify(ctx, job, certify.CertifyParams{N0: ct.N0, N: ct.N, Alpha: ct.Alpha})
+	return smoothing.Certify(ctx, job, certify.CertifyParams{N0: ct.N0, N: ct.N, Alpha: ct.Alpha, TargetRadius: r.Targets()})
 }
 
 // Rank is the group's rank and world; alone, 0 of 1.

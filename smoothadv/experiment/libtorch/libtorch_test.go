@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,5 +105,36 @@ func TestLibTorchEndToEnd(t *testing.T) {
 	p, ok, err := certify.ReadParams(r.CertifyLog(exp))
 	if err != nil || !ok || p.Kind != certify.KindCertify || p.N0 != 20 || p.N != 100 || p.Skip != 2000 || p.Sigma != 0.5 {
 		t.Errorf("run parameters beside the certify log: %+v, %v, %v", p, ok, err)
+	}
+}
+
+// TestAdaptiveExperiment: certification.target_radius: analysis certifies
+// adaptively at the table's radii; the run's parameters record them and the
+// samples file lists every example.
+func TestAdaptiveExperiment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	testenv.NeedFashionMNIST(t)
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
+	}
+	text := strings.Replace(tiny, "  workers: 1\nanalysis:", "  workers: 1\n  target_radius: analysis\nanalysis:", 1)
+	e, err := experiment.Parse([]byte(text), "tiny.yaml", t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := e.Run(context.Background(), experiment.Options{Out: out, Worker: Worker{}}); err != nil {
+		t.Fatal(err)
+	}
+	log := e.Runs[0].CertifyLog(filepath.Join(out, "tiny"))
+	p, ok, err := certify.ReadParams(log)
+	if err != nil || !ok || !slices.Equal(p.TargetRadius, certify.Targets{0.25, 0.5}) || p.Adaptive == "" {
+		t.Errorf("run parameters: target radii %v, adaptive %q (%v, %v); want [0.25 0.5]", p.TargetRadius, p.Adaptive, ok, err)
+	}
+	samples, err := certify.ReadSamples(log)
+	if err != nil || len(samples) != 5 {
+		t.Errorf("samples file: %v (%v), want 5 examples", samples, err)
 	}
 }
