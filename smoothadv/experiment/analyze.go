@@ -136,7 +136,9 @@ func (e *Experiment) Plan(w io.Writer, out string) error {
 		ct := r.Config.Certification
 		fmt.Fprintf(w, "%4d. %s\n", i+1, r.Rel)
 		var trained, certified string
-		if done, checkpoint, err := x.trainProgress(r); err != nil {
+		if ckpt := r.Config.Model.Checkpoint; ckpt != "" {
+			fmt.Fprintf(w, "        model    %s  (no training)\n", ckpt)
+		} else if done, checkpoint, err := x.trainProgress(r); err != nil {
 			trained = "? epochs: " + err.Error()
 		} else {
 			trained = fmt.Sprintf("%d/%d epochs", done, t.Epochs)
@@ -144,7 +146,9 @@ func (e *Experiment) Plan(w io.Writer, out string) error {
 				trained += ", no checkpoint"
 			}
 		}
-		fmt.Fprintf(w, "        train    %s  (%s)\n", r.TrainDir(x.dir), trained)
+		if trained != "" {
+			fmt.Fprintf(w, "        train    %s  (%s)\n", r.TrainDir(x.dir), trained)
+		}
 		if done, total, err := x.certifyProgress(r); err != nil {
 			certified = "? examples: " + err.Error()
 		} else {

@@ -119,10 +119,20 @@ type Data struct {
 	DataDir string `yaml:"data_dir,omitempty"`
 }
 
-// Model says which architecture to train.
+// Model says which architecture to train, or which existing model files to
+// certify without training.
 type Model struct {
 	Arch          string `yaml:"arch"`
 	Normalization string `yaml:"normalization,omitempty"` // inputlayer.Normalize, inputlayer.Center or inputlayer.None
+	// Checkpoint, when set, is a model file to certify instead of training
+	// one: a reference checkpoint.pth.tar (legacy or zip), MACER's
+	// {'net', 'epoch'} (with arch) or our TorchScript. A glob pattern makes
+	// one run per file; the grid may list paths too. Relative to
+	// checkpoint_root when that is set, else to the experiment file.
+	Checkpoint string `yaml:"checkpoint,omitempty"`
+	// CheckpointRoot is the folder checkpoints are found under, such as
+	// the reference's pretrained_models/; $VARIABLES in it are expanded.
+	CheckpointRoot string `yaml:"checkpoint_root,omitempty"`
 }
 
 // Certification is how each trained model is certified.
@@ -262,9 +272,20 @@ func yamlProblems(err *yaml.TypeError) []string {
 }
 
 // resolvePaths makes the file's relative paths (and the grid's, once it
-// has set them) relative to dir, and absolute.
+// has set them) relative to dir, and absolute; a checkpoint is relative to
+// the checkpoint root, when there is one.
 func (c *Config) resolvePaths(dir string) error {
-	for _, p := range []*string{&c.Data.DataDir, &c.Training.PretrainedModel, &c.Training.UnlabelledPath} {
+	if root := c.Model.CheckpointRoot; root != "" {
+		expanded, err := expandEnv(root)
+		if err != nil {
+			return fmt.Errorf("model.checkpoint_root: %w", err)
+		}
+		c.Model.CheckpointRoot = expanded
+		if c.Model.Checkpoint != "" && !filepath.IsAbs(c.Model.Checkpoint) {
+			c.Model.Checkpoint = filepath.Join(expanded, c.Model.Checkpoint)
+		}
+	}
+	for _, p := range []*string{&c.Data.DataDir, &c.Training.PretrainedModel, &c.Training.UnlabelledPath, &c.Model.CheckpointRoot, &c.Model.Checkpoint} {
 		if *p == "" || filepath.IsAbs(*p) {
 			continue
 		}
@@ -275,6 +296,22 @@ func (c *Config) resolvePaths(dir string) error {
 		*p = abs
 	}
 	return nil
+}
+
+// expandEnv expands $VARIABLES, refusing one that is not set.
+func expandEnv(s string) (string, error) {
+	var missing []string
+	out := os.Expand(s, func(name string) string {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, "$"+name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("%s: %s not set", s, strings.Join(missing, ", "))
+	}
+	return out, nil
 }
 
 // validName is a name that is one folder and needs no quoting in a shell.
@@ -364,7 +401,11 @@ func (c *Config) checkRun() []string {
 	} else if !slices.Contains(data.Names(), c.Data.Dataset) {
 		bad("data.dataset: %q, want one of %v", c.Data.Dataset, data.Names())
 	}
-	if c.Model.Arch == "" {
+	if c.Model.Checkpoint != "" {
+		if st, err := os.Stat(c.Model.Checkpoint); err != nil || !st.Mode().IsRegular() {
+			bad("model.checkpoint: %s is no model file", c.Model.Checkpoint)
+		}
+	} else if c.Model.Arch == "" {
 		bad("model.arch: missing")
 	}
 	// trainProblems reports model.normalization and training.device too.

@@ -27,6 +27,15 @@ type Run struct {
 	TrainRel string
 }
 
+// ModelFile is the model the run certifies: its checkpoint, or the one its
+// training writes under the experiment folder exp.
+func (r Run) ModelFile(exp string) string {
+	if ckpt := r.Config.Model.Checkpoint; ckpt != "" {
+		return ckpt
+	}
+	return filepath.Join(r.TrainDir(exp), settings.CheckpointFile)
+}
+
 // Sigma is the noise level the run is certified at.
 func (r Run) Sigma() float64 { return *r.Config.Certification.Sigma }
 
@@ -194,13 +203,31 @@ func expand(base Config, grids []product, dir string) ([]Run, []string) {
 			problems = append(problems, msg)
 		}
 	}
+	var resolved []Config
 	for _, c := range configs {
 		c.Grid = yaml.Node{}
 		c.resolve(base)
 		if err := c.resolvePaths(dir); err != nil {
 			once("%v", err)
 		}
-		trainRel, rel := layout(&c, varied)
+		matched, err := c.globCheckpoint()
+		if err != nil {
+			once("%v", err)
+		}
+		resolved = append(resolved, matched...)
+	}
+	root := checkpointRoot(resolved)
+	// A checkpoint certified once is named by its folder alone; one
+	// certified several ways gets cert_KNOB_VALUE folders below it.
+	perCheckpoint := map[string]int{}
+	for _, c := range resolved {
+		perCheckpoint[c.Model.Checkpoint]++
+	}
+	for _, c := range resolved {
+		trainRel, rel := layout(&c, varied, root)
+		if ckpt := c.Model.Checkpoint; ckpt != "" && perCheckpoint[ckpt] == 1 {
+			rel = trainRel
+		}
 		if i, seen := byRel[rel]; seen {
 			if !reflect.DeepEqual(runs[i].Config, c) {
 				once("grid: runs differ in knobs that their folder %s does not show", rel)
@@ -266,10 +293,66 @@ func combinations(base Config, p product) []Config {
 	}
 }
 
+// globCheckpoint is c once for each file its checkpoint pattern matches, in
+// order (c itself when it certifies no checkpoint or names one file).
+func (c Config) globCheckpoint() ([]Config, error) {
+	pattern := c.Model.Checkpoint
+	if pattern == "" || !strings.ContainsAny(pattern, "*?[") {
+		return []Config{c}, nil
+	}
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("model.checkpoint: %s matches no file", pattern)
+	}
+	out := make([]Config, len(files))
+	for i, f := range files {
+		out[i] = c.clone()
+		out[i].Model.Checkpoint = f
+	}
+	return out, nil
+}
+
+// checkpointRoot is the deepest folder that holds every run's checkpoint,
+// so that a run's folder is its checkpoint's folder below it; "" when no
+// run certifies a checkpoint.
+func checkpointRoot(configs []Config) string {
+	var dirs []string
+	for _, c := range configs {
+		if c.Model.Checkpoint != "" {
+			dirs = append(dirs, filepath.Dir(c.Model.Checkpoint))
+		}
+	}
+	if len(dirs) == 0 {
+		return ""
+	}
+	root := dirs[0]
+	for _, d := range dirs[1:] {
+		for root != filepath.Dir(root) && !strings.HasPrefix(d+string(filepath.Separator), root+string(filepath.Separator)) {
+			root = filepath.Dir(root)
+		}
+	}
+	if len(dirs) == 1 || slices.Contains(dirs, root) {
+		root = filepath.Dir(root) // a run's folder is never "."
+	}
+	return root
+}
+
 // layout names a run's training folder and its own folder (see the package
 // documentation): the method and noise level as the reference's folders
-// show them, then one KNOB_VALUE folder per other varied knob.
-func layout(c *Config, varied []string) (trainRel, rel string) {
+// show them, then one KNOB_VALUE folder per other varied knob. A run that
+// certifies a checkpoint is named by the checkpoint's folder below root,
+// then its certification knobs.
+func layout(c *Config, varied []string, root string) (trainRel, rel string) {
+	if ckpt := c.Model.Checkpoint; ckpt != "" {
+		trainRel, _ = filepath.Rel(root, filepath.Dir(ckpt))
+		var cert []string
+		for _, path := range varied {
+			if section, key, _ := strings.Cut(path, "."); section == "certification" {
+				cert = append(cert, "cert_"+key+"_"+knobValue(c, path))
+			}
+		}
+		return trainRel, filepath.Join(append([]string{trainRel}, cert...)...)
+	}
 	t := c.Training
 	shown := map[string]bool{"training.method": true, "training.adv_training": true, "training.noise_sd": true}
 	var parts []string

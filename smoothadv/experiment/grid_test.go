@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -311,5 +312,53 @@ func TestHugeGridRefused(t *testing.T) {
 	}
 	if e, err := Parse([]byte(small), "small.yaml", t.TempDir(), 3); err != nil || len(e.Runs) != 3 {
 		t.Errorf("3 runs under a limit of 3: %v", err)
+	}
+}
+
+// TestReleasedModelsConfig: configs/cifar10_released_models.yaml over a
+// stand-in pretrained_models/ tree makes one run per checkpoint, named by its
+// folder, certified at its own sigma, behind NormalizeLayer, adaptively at
+// the table's radii; a missing SMOOTHADV_PRETRAINED is named.
+func TestReleasedModelsConfig(t *testing.T) {
+	root := t.TempDir()
+	want := map[string]float64{}
+	for _, f := range []struct {
+		family string
+		sigma  string
+		value  float64
+	}{{"PGD_2steps/eps_64", "0.12", 0.12}, {"PGD_2steps/eps_64", "0.25", 0.25}, {"DDN_4steps/eps_255", "0.50", 0.5}, {"PGD_1step/eps_512", "1.00", 1}} {
+		dir := filepath.Join(root, "cifar10", f.family, "cifar10", "resnet110", "noise_"+f.sigma)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "checkpoint.pth.tar"), []byte("stand-in"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[filepath.Join(f.family, "cifar10", "resnet110", "noise_"+f.sigma)] = f.value
+	}
+	path := filepath.Join("..", "..", "configs", "cifar10_released_models.yaml")
+	t.Setenv("SMOOTHADV_PRETRAINED", "")
+	os.Unsetenv("SMOOTHADV_PRETRAINED")
+	if _, err := Load(path, 0); err == nil || !strings.Contains(err.Error(), "$SMOOTHADV_PRETRAINED not set") {
+		t.Errorf("without SMOOTHADV_PRETRAINED: %v", err)
+	}
+	t.Setenv("SMOOTHADV_PRETRAINED", root)
+	e, err := Load(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, r := range e.Runs {
+		got[r.Rel] = r.Sigma()
+		c := r.Config
+		if c.Model.Normalization != "normalize" || !strings.HasPrefix(c.Model.Checkpoint, root) || c.Certification.N != 100000 || c.Certification.Skip != 20 {
+			t.Errorf("run %s: %+v %+v", r.Rel, c.Model, c.Certification)
+		}
+		if ts := r.Targets(); len(ts) != 9 || ts[0] != 0.25 || ts[8] != 2.25 {
+			t.Errorf("run %s: target radii %v, want the table's nine", r.Rel, ts)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("runs and sigmas %v, want %v", got, want)
 	}
 }

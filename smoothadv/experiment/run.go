@@ -186,6 +186,10 @@ func (x *runner) run(ctx context.Context, r Run, only Stage) error {
 // train trains the run unless its log has every epoch and its checkpoint
 // is there; a cut-short training resumes from its checkpoint.
 func (x *runner) train(ctx context.Context, r Run) error {
+	if ckpt := r.Config.Model.Checkpoint; ckpt != "" {
+		fmt.Fprintf(x.log, "  train: none, certifies %s\n", ckpt)
+		return nil
+	}
 	epochs := r.Config.Training.Epochs
 	done, checkpoint, err := x.trainProgress(r)
 	if err != nil {
@@ -218,7 +222,9 @@ func (x *runner) train(ctx context.Context, r Run) error {
 // for every selected example; a cut-short log is continued.
 func (x *runner) certify(ctx context.Context, r Run) error {
 	epochs := r.Config.Training.Epochs
-	if done, checkpoint, err := x.trainProgress(r); err != nil {
+	if r.Config.Model.Checkpoint != "" {
+		// An existing model: nothing to train.
+	} else if done, checkpoint, err := x.trainProgress(r); err != nil {
 		return err
 	} else if done != epochs || !checkpoint {
 		return fmt.Errorf("not trained yet (%d of %d epochs, checkpoint written: %t): run the train stage first", done, epochs, checkpoint)
@@ -237,7 +243,7 @@ func (x *runner) certify(ctx context.Context, r Run) error {
 	}
 	ct := r.Config.Certification
 	fmt.Fprintf(x.log, "  certify: %d of %d examples left (N0=%d, N=%d, sigma=%v) into %s\n", total-done, total, ct.N0, ct.N, r.Sigma(), path)
-	if err := x.worker.Certify(ctx, r, filepath.Join(r.TrainDir(x.dir), settings.CheckpointFile), path); err != nil {
+	if err := x.worker.Certify(ctx, r, r.ModelFile(x.dir), path); err != nil {
 		return err
 	}
 	if done, total, err = x.certifyProgress(r); err != nil {
@@ -359,6 +365,7 @@ func writeConfig(path string, c Config) error {
 // prints, and the analysis, which is always redone.
 func (c Config) outcome() Config {
 	c.Data.DataDir = ""
+	c.Model.CheckpointRoot, c.Model.Checkpoint = "", "" // the certify log's run parameters know the model by its hash
 	c.Training.Device, c.Training.Workers, c.Training.PrintFreq = "", 0, 0
 	c.Certification.Device, c.Certification.Workers, c.Certification.Batch = "", 0, 0
 	c.Analysis = Analysis{}

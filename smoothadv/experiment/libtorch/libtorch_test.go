@@ -12,6 +12,7 @@ import (
 	"github.com/smoothadv/smoothadv/internal/filetest"
 	"github.com/smoothadv/smoothadv/internal/testenv"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
+	"github.com/smoothadv/smoothadv/smoothadv/models"
 	"github.com/smoothadv/smoothadv/smoothadv/train/trainlog"
 )
 
@@ -136,5 +137,100 @@ func TestAdaptiveExperiment(t *testing.T) {
 	samples, err := certify.ReadSamples(log)
 	if err != nil || len(samples) != 5 {
 		t.Errorf("samples file: %v (%v), want 5 examples", samples, err)
+	}
+}
+
+// TestCheckpointExperiment certifies existing checkpoints without training:
+// a reference-format checkpoint.pth.tar tree (stand-ins: untrained
+// fashion_cnn nets) whose grid pairs each family with its sigma. Each run
+// is named by its checkpoint's folder, no training folder is made, the
+// analysis covers every run, and a second run skips the certification.
+func TestCheckpointExperiment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("certifies models")
+	}
+	testenv.NeedFashionMNIST(t)
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
+	}
+	root := t.TempDir()
+	for i, dir := range []string{"fashion/PGD_2steps/eps_64/noise_0.25", "fashion/DDN_2steps/eps_64/noise_0.50"} {
+		m, err := models.New("fashion_cnn", uint64(i+1), models.Options{Dir: testenv.ModelsDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := models.SaveCheckpoint(filepath.Join(root, dir, "checkpoint.pth.tar"), m, 90, nil); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	t.Setenv("STANDIN_ROOT", root)
+	text := `version: 1
+name: released
+data:
+  dataset: fashion-mnist
+model:
+  arch: fashion_cnn
+  checkpoint_root: $STANDIN_ROOT
+certification:
+  N0: 20
+  N: 200
+  batch: 100
+  skip: 2000
+  workers: 1
+  target_radius: [0.25, 0.5]
+analysis:
+  radii: "0:0.5:0.25"
+  formats: [markdown]
+  plot: false
+grid:
+  - model.checkpoint: ["fashion/*/*/noise_0.25/checkpoint.pth.tar"]
+    certification.sigma: [0.25]
+  - model.checkpoint: ["fashion/*/*/noise_0.50/checkpoint.pth.tar"]
+    certification.sigma: [0.5]
+`
+	e, err := experiment.Parse([]byte(text), "released.yaml", t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rels []string
+	for _, r := range e.Runs {
+		rels = append(rels, r.Rel)
+	}
+	if want := []string{"PGD_2steps/eps_64/noise_0.25", "DDN_2steps/eps_64/noise_0.50"}; !slices.Equal(rels, want) {
+		t.Fatalf("runs %v, want %v", rels, want)
+	}
+	out := t.TempDir()
+	var log strings.Builder
+	if err := e.Run(context.Background(), experiment.Options{Out: out, Log: &log, Worker: Worker{}}); err != nil {
+		t.Fatal(err)
+	}
+	exp := filepath.Join(out, "released")
+	for _, r := range e.Runs {
+		lines := strings.Count(filetest.Read(t, r.CertifyLog(exp)), "\n")
+		if lines != 6 {
+			t.Errorf("%s: certify log has %d lines, want the header and 5 examples", r.Rel, lines)
+		}
+		if _, err := os.Stat(filepath.Join(r.TrainDir(exp), trainlog.File)); err == nil {
+			t.Errorf("%s: a training log was written", r.Rel)
+		}
+	}
+	if !strings.Contains(log.String(), "train: none, certifies "+filepath.Join(root, "fashion")) {
+		t.Errorf("log of the run:\n%s", log.String())
+	}
+	for _, f := range []string{"certified_accuracy.md", "envelope.md"} {
+		if _, err := os.Stat(filepath.Join(exp, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	log.Reset()
+	if err := e.Run(context.Background(), experiment.Options{Out: out, Log: &log, Worker: Worker{}}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(log.String(), "certify: done (5/5 examples), skipped") != 2 {
+		t.Errorf("second run did not skip both certifications:\n%s", log.String())
 	}
 }
