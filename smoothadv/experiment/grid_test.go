@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,8 @@ func TestTwoDecimals(t *testing.T) {
 // paper describes.
 func TestConfigs(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "..", "configs", "*.yaml"))
+	// The released models' file needs their tree: TestReleasedModelsConfig.
+	files = slices.DeleteFunc(files, func(f string) bool { return filepath.Base(f) == "cifar10_released_models.yaml" })
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no configs: %v", err)
 	}
