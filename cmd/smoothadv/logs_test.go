@@ -316,6 +316,10 @@ func TestCertifyKeepsAnotherRunsLog(t *testing.T) {
 func TestOutputMustBeAFile(t *testing.T) {
 	model := fashionModel(t)
 	dir := t.TempDir()
+	missing := filepath.Join(dir, "nowhere", "log.tsv")
+	if msg := refused(t, certifyArgs(model, missing)...); !strings.Contains(msg, missing+": the folder "+filepath.Dir(missing)+" does not exist") {
+		t.Errorf("certify into a missing folder:\n%s", msg)
+	}
 	for out, want := range map[string]string{dir: "is a folder", "/dev/null": "is not a regular file"} {
 		if msg := refused(t, certifyArgs(model, out)...); !strings.Contains(msg, "output file "+out+" "+want) {
 			t.Errorf("certify into %s:\n%s", out, msg)

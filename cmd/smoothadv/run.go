@@ -11,6 +11,7 @@ import (
 	"github.com/smoothadv/smoothadv/smoothadv/dist"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment"
 	"github.com/smoothadv/smoothadv/smoothadv/experiment/libtorch"
+	"github.com/smoothadv/smoothadv/smoothadv/jobs"
 )
 
 // runOptions are the run command's flags.
@@ -35,13 +36,19 @@ the experiment: a table over the runs, their upper envelope and a plot, in OUT/N
 Without -c it runs the built-in ` + experiment.DefaultFile + `: Gaussian augmentation
 beside SmoothAdv on Fashion-MNIST, in under five minutes on two CPU cores, ending with a
 sentence that says which certifies more of the same test images at radius 0.5.
-The configs folder has the paper's CIFAR-10 and ImageNet grids and Cohen et al.'s baseline.`,
+The configs folder has the paper's CIFAR-10 and ImageNet grids and Cohen et al.'s baseline.
+
+-c also takes the reference's job files (jobs.yaml: jobs with a name and command lines of
+python code/train_pgd.py, train.py, certify.py or predict.py): each command runs as smoothadv's
+train, certify or predict with the same arguments, the job's relative paths under OUT/NAME, and
+the scheduler's fields ignored. Every command is checked before the first runs: a flag that
+smoothadv does not take is refused, naming the job.`,
 		Example: `  smoothadv run --out results/
   smoothadv run -c configs/cifar10_smoothadv_paper.yaml --dry-run
   smoothadv run -c configs/cifar10_cohen_gaussian.yaml --only certify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout())
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -53,7 +60,7 @@ The configs folder has the paper's CIFAR-10 and ImageNet grids and Cohen et al.'
 	return cmd
 }
 
-func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
+func (o runOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	var only experiment.Stage
 	if o.only != "" {
 		var err error
@@ -63,6 +70,16 @@ func (o runOptions) run(ctx context.Context, stdout io.Writer) error {
 	}
 	load := experiment.Default
 	if o.config != "" {
+		b, err := os.ReadFile(o.config)
+		if err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
+		if jobs.IsJobsFile(b) {
+			if o.dryRun || o.only != "" {
+				return fmt.Errorf("%s is a job file of the reference's: --dry-run and --only are for experiment files", o.config)
+			}
+			return runJobs(ctx, b, o.config, o.out, stdout, stderr)
+		}
 		load = func() (*experiment.Experiment, error) { return experiment.Load(o.config, o.maxRuns) }
 	}
 	if st, err := os.Stat(o.out); err == nil && !st.IsDir() {

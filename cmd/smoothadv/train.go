@@ -44,7 +44,7 @@ With -c it trains every run of an experiment file (see smoothadv run), and nothi
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if experimentFile != "" {
-				return runOptions{config: experimentFile, out: out, only: string(experiment.Train)}.run(cmd.Context(), cmd.OutOrStdout())
+				return runOptions{config: experimentFile, out: out, only: string(experiment.Train)}.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			cfg.Dataset, cfg.Arch, cfg.OutDir = args[0], args[1], args[2]
 			if gpu != "" {

@@ -69,6 +69,9 @@ func LockFile(path string, isDir bool) string {
 func Take(path string, isDir bool) (*Lock, error) {
 	name := LockFile(path, isDir)
 	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: the folder %s does not exist", path, filepath.Dir(name))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
