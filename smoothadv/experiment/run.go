@@ -406,8 +406,21 @@ func flatten(c Config) map[string]string {
 			out[key] = v.Value
 		}
 		for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
-			out[key+"."+v.Content[j].Value] = v.Content[j+1].Value
+			out[key+"."+v.Content[j].Value] = nodeText(v.Content[j+1])
 		}
 	}
 	return out
+}
+
+// nodeText is a knob's value as one line: a scalar's text, or a list's
+// values in brackets (certification.target_radius: [0.25, 0.5]).
+func nodeText(n *yaml.Node) string {
+	if n.Kind != yaml.SequenceNode {
+		return n.Value
+	}
+	vals := make([]string, len(n.Content))
+	for i, c := range n.Content {
+		vals[i] = nodeText(c)
+	}
+	return "[" + strings.Join(vals, ", ") + "]"
 }

@@ -278,6 +278,11 @@ func TestChangedSettingsAreRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "certification.N: 1000 -> 2000") {
 		t.Errorf("changed N: %v", err)
 	}
+	targets := parse(t, strings.Replace(twoRuns, "N: 1000", "N: 1000\n  target_radius: [0.25, 0.5]", 1))
+	err = targets.Run(context.Background(), Options{Out: out, Worker: &fakeWorker{}})
+	if err == nil || !strings.Contains(err.Error(), "certification.target_radius:  -> [0.25, 0.5]") {
+		t.Errorf("changed target radii: %v", err)
+	}
 	harmless := parse(t, strings.Replace(twoRuns, "  device: cpu\n", "  device: cpu\n  workers: 1\n", 1))
 	if err := harmless.Run(context.Background(), Options{Out: out, Worker: &fakeWorker{}}); err != nil {
 		t.Errorf("changed workers: %v", err)
