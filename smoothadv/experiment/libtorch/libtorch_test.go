@@ -52,13 +52,7 @@ analysis:
 // analysis. Then it cuts the certify log short and runs again: the training
 // is skipped and the log continued, its first lines kept.
 func TestLibTorchEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model")
-	}
-	testenv.NeedFashionMNIST(t)
-	if os.Getenv("SMOOTHADV_MODELS") == "" {
-		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
-	}
+	needRealRun(t)
 	e, err := experiment.Parse([]byte(tiny), "tiny.yaml", t.TempDir(), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +107,7 @@ func TestLibTorchEndToEnd(t *testing.T) {
 // adaptively at the table's radii; the run's parameters record them and the
 // samples file lists every example.
 func TestAdaptiveExperiment(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains a model")
-	}
-	testenv.NeedFashionMNIST(t)
-	if os.Getenv("SMOOTHADV_MODELS") == "" {
-		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
-	}
+	needRealRun(t)
 	text := strings.Replace(tiny, "  workers: 1\nanalysis:", "  workers: 1\n  target_radius: analysis\nanalysis:", 1)
 	e, err := experiment.Parse([]byte(text), "tiny.yaml", t.TempDir(), 0)
 	if err != nil {
@@ -146,13 +134,7 @@ func TestAdaptiveExperiment(t *testing.T) {
 // is named by its checkpoint's folder, no training folder is made, the
 // analysis covers every run, and a second run skips the certification.
 func TestCheckpointExperiment(t *testing.T) {
-	if testing.Short() {
-		t.Skip("certifies models")
-	}
-	testenv.NeedFashionMNIST(t)
-	if os.Getenv("SMOOTHADV_MODELS") == "" {
-		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
-	}
+	needRealRun(t)
 	root := t.TempDir()
 	for i, dir := range []string{"fashion/PGD_2steps/eps_64/noise_0.25", "fashion/DDN_2steps/eps_64/noise_0.50"} {
 		m, err := models.New("fashion_cnn", uint64(i+1), models.Options{Dir: testenv.ModelsDir()})
@@ -232,5 +214,18 @@ grid:
 	}
 	if strings.Count(log.String(), "certify: done (5/5 examples), skipped") != 2 {
 		t.Errorf("second run did not skip both certifications:\n%s", log.String())
+	}
+}
+
+// needRealRun skips a test that trains or certifies for real under -short
+// or without Fashion-MNIST, and points the worker at the exported models.
+func needRealRun(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("trains or certifies a model")
+	}
+	testenv.NeedFashionMNIST(t)
+	if os.Getenv("SMOOTHADV_MODELS") == "" {
+		t.Setenv("SMOOTHADV_MODELS", testenv.ModelsDir())
 	}
 }
