@@ -205,3 +205,19 @@ func TestAFailedRankStopsTheOthers(t *testing.T) {
 	}
 	t.Logf("rank 0 stopped %v after rank 1 was killed", time.Since(began).Round(time.Millisecond))
 }
+
+// TestRendezvousFailureSpeaksAlone: a rendezvous that fails prints our
+// message without libtorch's log lines before it (glog's "Logging before
+// InitGoogleLogging" and its socket.cpp line on Debian's build).
+func TestRendezvousFailureSpeaksAlone(t *testing.T) {
+	cmd := exec.Command(binary(t), trainArgs(filepath.Join(t.TempDir(), "run"), 1)...)
+	cmd.Env = append(os.Environ(), "RANK=1", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1", "SMOOTHADV_DIST_TIMEOUT=2s")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("joined a group with no rank 0")
+	}
+	text := string(out)
+	if !strings.Contains(text, "rendezvous (rank 1 of 2, store at 127.0.0.1:1)") || strings.Contains(text, "InitGoogleLogging") || strings.Contains(text, "socket.cpp") {
+		t.Errorf("a failed rendezvous printed:\n%s", text)
+	}
+}

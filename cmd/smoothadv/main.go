@@ -63,7 +63,34 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return root.ExecuteContext(ctx)
 }
 
+// quietEnv are the variables that mute libtorch's own logging of errors
+// that smoothadv reports in its words (a rendezvous that times out printed
+// glog's "Logging before InitGoogleLogging" and a socket.cpp line first):
+// glog in Debian's build, c10's logger in PyPI's. A user's setting wins.
+var quietEnv = map[string]string{"GLOG_minloglevel": "3", "TORCH_CPP_LOG_LEVEL": "FATAL"}
+
+// quietLibTorch re-executes the command once with quietEnv set: libtorch
+// reads these variables when it is loaded, before main runs. It returns
+// only when that is not needed or not possible.
+func quietLibTorch() {
+	var add []string
+	for k, v := range quietEnv {
+		if _, set := os.LookupEnv(k); !set {
+			add = append(add, k+"="+v)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	_ = syscall.Exec(self, os.Args, append(os.Environ(), add...)) // returns only on failure
+}
+
 func main() {
+	quietLibTorch()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	stopOnSignals(cancel)
