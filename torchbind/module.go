@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"unsafe"
 )
 
@@ -33,6 +34,12 @@ func LoadModule(path, device string) (*Module, error) {
 	var h C.tb_module
 	var meta *C.char
 	if err := check("load", C.tb_module_load(cpath, cdev, &h, &meta)); err != nil {
+		// TorchScript's compiler explains a file it cannot compile with a
+		// page of its serialized code; the first line says what it found.
+		if first, _, multi := strings.Cut(err.Error(), "\n"); multi {
+			return nil, fmt.Errorf("load TorchScript model %s: its code does not compile in libtorch %s (%s): a damaged file, or one saved by a newer PyTorch",
+				path, Version(), strings.TrimSuffix(strings.TrimSpace(first), ":"))
+		}
 		return nil, fmt.Errorf("load TorchScript model %s: %w", path, err)
 	}
 	m := &Module{h: h, device: device}

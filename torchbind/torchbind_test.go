@@ -1,8 +1,11 @@
 package torchbind
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -296,4 +299,58 @@ func TestFailedScopeReportsItsError(t *testing.T) {
 			t.Errorf("%s: %v, want the scope's first error %v", what, err, first)
 		}
 	}
+}
+
+// TestUncompilableModelSaysSoInOneLine: a TorchScript archive whose code
+// does not compile is refused in one line that says so, not with a page of
+// TorchScript's serialized code.
+func TestUncompilableModelSaysSoInOneLine(t *testing.T) {
+	r, err := zip.OpenReader(filepath.Join(modelsDir, "fashion_cnn.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	path := filepath.Join(t.TempDir(), "bad.pt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := zip.NewWriter(f)
+	broken := false
+	for _, entry := range r.File {
+		b, err := readZipEntry(entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !broken && strings.HasSuffix(entry.Name, ".py") && bytes.Contains(b, []byte("def forward(")) {
+			b, broken = bytes.Replace(b, []byte("def forward("), []byte("def forward(("), 1), true
+		}
+		out, err := w.CreateHeader(&zip.FileHeader{Name: entry.Name, Method: zip.Store})
+		if err == nil {
+			_, err = out.Write(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if !broken {
+		t.Fatal("no forward to break")
+	}
+	_, err = LoadModule(path, "cpu")
+	if err == nil || !strings.Contains(err.Error(), "its code does not compile in libtorch") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("loading a model whose code does not compile: %v", err)
+	}
+}
+
+func readZipEntry(f *zip.File) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
