@@ -2,6 +2,7 @@ package certify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -221,5 +222,33 @@ func TestMergeRefusesOutputAmongShards(t *testing.T) {
 	}
 	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(before, after) {
 		t.Errorf("folder changed by refused merges:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestMergeGuardsItsOutput: a folder as OUT, and a merge stopped before
+// writing (its context done), are refused with nothing written.
+func TestMergeGuardsItsOutput(t *testing.T) {
+	sel := Selection{DatasetLen: 100, Skip: 20, Max: -1}
+	dir := t.TempDir()
+	paths := writeShards(t, dir, sel, 2, true)
+	folder := filepath.Join(dir, "isdir")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := filetest.Snapshot(t, dir)
+	if _, err := Merge(context.Background(), folder, paths, nil); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("merge into a folder: %v", err)
+	}
+	if after := filetest.Snapshot(t, dir); !reflect.DeepEqual(after, before) {
+		t.Error("a merge into a folder wrote files (isdir.json?)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(t.TempDir(), "merged")
+	if _, err := Merge(ctx, out, paths, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("merge with its context done: %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a stopped merge wrote %s (%v)", out, err)
 	}
 }
