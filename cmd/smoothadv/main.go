@@ -37,8 +37,15 @@ func newRootCmd() *cobra.Command {
 // badNumber matches pflag's message for a flag value that strconv refused.
 var badNumber = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: strconv\.(\w+): parsing ".*": (invalid syntax|value out of range)$`)
 
+// negativeArg matches pflag's message for an argument like -0.25, which it
+// takes for a bundle of one-letter flags.
+var negativeArg = regexp.MustCompile(`^unknown shorthand flag: '[0-9.]' in (-[0-9.]+)`)
+
 // flagError says what a flag wants instead of showing strconv's message.
 func flagError(_ *cobra.Command, err error) error {
+	if m := negativeArg.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s: a negative number is no argument of this command (sigma, radii and counts are positive)", m[1])
+	}
 	m := badNumber.FindStringSubmatch(err.Error())
 	if m == nil {
 		return err

@@ -66,6 +66,7 @@ func TestBadInputRefusedBeforeWriting(t *testing.T) {
 		{certifyWith(model, "1e308"), "sigma 1e+308" + sigmaRange},
 		{certifyWith(model, "0"), "sigma 0" + sigmaRange},
 		{certifyWith(model, "a quarter"), `SIGMA must be a number, got "a quarter"`},
+		{certifyWith(model, "-0.25"), "-0.25: a negative number is no argument of this command"},
 		{certifyWith(model, "0.25", "--N", "0"), "certify: need N0 >= 1 and N >= 1, got N0=100 N=0"},
 		{certifyWith(model, "0.25", "--alpha", "0"), "certify: need 0 < alpha < 1, got 0"},
 		{certifyWith(model, "0.25", "--batch", "0"), "batch 0: want >= 1"},
