@@ -47,10 +47,10 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for text, want := range map[string]string{
-		"jobs:\n- name: a\n  command: python code/analyze.py x\n": "the script code/analyze.py is not one smoothadv runs",
-		"jobs:\n- name: a\n  command: ls -l\n":                     "no python script in it",
-		"jobs:\n- name: a/b\n  command: python certify.py\n":       `name "a/b", want a folder name`,
-		"jobs:\n- name: a\n  command: python certify.py 'x\n":      "an unclosed quote",
+		"jobs:\n- name: a\n  command: python code/analyze.py x\n":                                   "the script code/analyze.py is not one smoothadv runs",
+		"jobs:\n- name: a\n  command: ls -l\n":                                                      "no python script in it",
+		"jobs:\n- name: a/b\n  command: python certify.py\n":                                        `name "a/b", want a folder name`,
+		"jobs:\n- name: a\n  command: python certify.py 'x\n":                                       "an unclosed quote",
 		"jobs:\n- name: a\n  command: python certify.py\n- name: a\n  command: python certify.py\n": "job a: the name is taken",
 		"jobs: []\n": "no jobs",
 	} {

@@ -44,10 +44,10 @@ type Config struct {
 	NoiseSD     float64 `yaml:"noise_sd"`
 	Epochs      int     `yaml:"epochs"`
 
-	Resume             bool    `yaml:"resume"`
+	Resume bool `yaml:"resume"`
 	// Overwrite trains afresh into an OutDir that holds a run with other
 	// settings; without it that is refused. Not part of the run's record.
-	Overwrite bool `yaml:"-" json:"-"`
+	Overwrite          bool    `yaml:"-" json:"-"`
 	PretrainedModel    string  `yaml:"pretrained_model"`
 	UseUnlabelled      bool    `yaml:"use_unlabelled"`
 	UnlabelledPath     string  `yaml:"unlabelled_path"`
