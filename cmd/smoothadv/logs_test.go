@@ -419,7 +419,11 @@ func TestResumeUncheckedChecksLabels(t *testing.T) {
 	if err := os.WriteFile(out, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	before := filetest.Snapshot(t, filepath.Dir(out))
 	msg := refused(t, fourImages(model, out, "--resume-unchecked")...)
+	if after := filetest.Snapshot(t, filepath.Dir(out)); !reflect.DeepEqual(after, before) {
+		t.Error("the refusal changed files")
+	}
 	if want := fmt.Sprintf("its line for example 0 gives label %d, the dataset's label is %d", (label+1)%10, label); !strings.Contains(msg, want) {
 		t.Errorf("unchecked resume of a log with another label:\n%s\nwant %q", msg, want)
 	}

@@ -56,7 +56,17 @@ type decided[R certify.Record] struct {
 // with samples the samples file too.
 func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 	decide func(ctx context.Context, xs []certify.Input, group []example) (decided[R], error)) error {
-	before, _, _ := certify.ReadParams(j.Out) // for the note on threads below
+	before, recorded, _ := certify.ReadParams(j.Out)
+	if j.ResumeUnchecked && !recorded {
+		// Nothing records which data the lines are of: their labels tell.
+		logged, err := certify.ReadDone[R](j.Out)
+		if err != nil {
+			return err
+		}
+		if err := checkLabels(j, logged); err != nil {
+			return err
+		}
+	}
 	log, done, err := certify.OpenRunLog[R](j.Out, j.Params, certify.OpenOptions{Resume: j.Resume, Unchecked: j.ResumeUnchecked, Overwrite: j.Overwrite})
 	if err != nil {
 		return err
@@ -68,9 +78,6 @@ func run[R certify.Record](ctx context.Context, j Job, group int, samples bool,
 			return err
 		}
 		defer samplesLog.Close()
-	}
-	if err := checkLabels(j, done); err != nil {
-		return err
 	}
 	if t := before.Threads; done.Len() > 0 && t != 0 && t != j.Params.Threads {
 		notes := j.Notes
@@ -207,7 +214,7 @@ func Certify(ctx context.Context, j Job, p certify.CertifyParams) error {
 
 // checkLabels refuses to continue a log whose lines give other labels than
 // the dataset's for the same examples: it was written on another dataset or
-// split, which an unchecked resume (no recorded parameters) cannot tell.
+// split, which a log without recorded parameters cannot tell otherwise.
 func checkLabels(j Job, done certify.Done) error {
 	if done.Len() == 0 {
 		return nil
